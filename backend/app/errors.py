@@ -1,0 +1,110 @@
+"""One error shape for the whole API: RFC 9457 problem details (`application/problem+json`)."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas import Problem
+
+logger = logging.getLogger("app.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+class AppError(Exception):
+    """An error the API reports on purpose. Raised by services and dependencies, rendered by one handler."""
+
+    def __init__(
+        self, status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.type = type_
+        self.headers = headers
+
+
+class NotFound(AppError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, detail)
+
+
+def problem(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+            headers: dict[str, str] | None = None, **extra: Any) -> ProblemResponse:
+    body = Problem(type=type_, title=title or HTTPStatus(status).phrase, status=status, detail=detail, **extra)
+    return ProblemResponse(jsonable_encoder(body.body()), status_code=status, headers=headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem responses a route can return."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        errors.append({"loc": loc, "msg": error.get("msg", "Invalid value"), "type": error.get("type", "value_error")})
+    return errors
+
+
+async def _validation_handler(_request: Request, exc: RequestValidationError) -> ProblemResponse:
+    errors = _field_errors(exc)
+    names = sorted({".".join(str(part) for part in error["loc"]) for error in errors})
+    detail = f"Invalid request: {', '.join(names)}." if names else "Invalid request."
+    return problem(422, detail, title="Validation failed", errors=errors)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route whose path matches: Starlette's own 405 names only the first route's."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_handler(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "The request body could not be read: send UTF-8 JSON."
+    return problem(exc.status_code, detail, headers=headers or None)
+
+
+async def _app_error_handler(_request: Request, exc: AppError) -> ProblemResponse:
+    return problem(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers)
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "The server could not complete the request.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)
