@@ -69,7 +69,10 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _validation_handler(_request: Request, exc: RequestValidationError) -> ProblemResponse:
     errors = _field_errors(exc)
     names = sorted({".".join(str(part) for part in error["loc"]) for error in errors})
-    detail = f"Invalid request: {', '.join(names)}." if names else "Invalid request."
+    if any(error["type"] == "json_invalid" for error in errors):
+        detail = "The request body is not valid JSON."
+    else:
+        detail = f"Invalid request: {', '.join(names)}." if names else "Invalid request."
     return problem(422, detail, title="Validation failed", errors=errors)
 
 

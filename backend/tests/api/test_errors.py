@@ -1,0 +1,222 @@
+"""Cross-cutting behaviour: one problem+json error shape, no leaks on 500, OpenAPI declarations, CORS, health."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.services import incidents as incident_service
+from tests.api.helpers import API, PROBLEM_JSON, assert_invalid, assert_problem, count_incidents, incident_payload
+
+# --- the error shape ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        pytest.param("GET", "/api/incidents/999999", {}, 404, id="unknown-incident"),
+        pytest.param("GET", "/api/no-such-route", {}, 404, id="unknown-route"),
+        pytest.param("DELETE", "/api/incidents/1", {}, 405, id="method-not-allowed"),
+        pytest.param("GET", API, {"params": {"limit": 0}}, 422, id="bad-query"),
+        pytest.param("POST", API, {"json": {}}, 422, id="bad-body"),
+        pytest.param("GET", "/api/incidents/abc", {}, 422, id="bad-path"),
+    ],
+)
+def test_every_error_is_a_problem_with_exactly_the_documented_keys(client, method, path, kwargs, status):
+    body = assert_problem(client.request(method, path, **kwargs), status)
+
+    assert body["type"] == "about:blank"
+
+
+def test_a_422_names_every_missing_field_and_explains_it(client, db_session):
+    body = assert_invalid(
+        client.post(API, json={}), ("body", "title"), ("body", "service"), ("body", "severity")
+    )
+
+    assert body["title"] == "Validation failed"
+    assert all(error["type"] == "missing" for error in body["errors"])
+    assert count_incidents(db_session) == 0
+
+
+def test_a_404_says_which_incident(client):
+    response = client.get("/api/incidents/424242")
+
+    assert assert_problem(response, 404)["detail"] == "Incident 424242 not found."
+
+
+def test_a_500_is_a_problem_that_reveals_no_internals(app, client, monkeypatch):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(incident_service, "list_incidents", explode)
+    response = TestClient(app, raise_server_exceptions=False).get(API)
+
+    body = assert_problem(response, 500)
+    assert body["title"] == "Internal Server Error"
+    assert "secret" not in response.text
+    assert "RuntimeError" not in response.text
+    assert "Traceback" not in response.text
+
+
+# --- health ---------------------------------------------------------------------------------------------------
+
+
+def test_health_is_ok_when_the_database_answers(client):
+    response = client.get("/api/health")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    "broken_url",
+    [
+        "sqlite:////nonexistent-dir/x.db",
+        "mysql+pymysql://root@127.0.0.1:1/incident_tracker_test",  # nothing listens on port 1
+    ],
+    ids=["sqlite-missing-directory", "mysql-closed-port"],
+)
+def test_health_is_503_when_the_database_does_not_answer(broken_url):
+    broken = create_app(Settings(database_url=broken_url, app_env="test", cors_origins=[]))
+    try:
+        response = TestClient(broken, raise_server_exceptions=False).get("/api/health")
+    finally:
+        broken.state.engine.dispose()
+
+    body = assert_problem(response, 503)
+    assert body["detail"] == "The database is not answering."
+    assert "nonexistent" not in response.text
+    assert "127.0.0.1" not in response.text
+
+
+# --- OpenAPI --------------------------------------------------------------------------------------------------
+
+DECLARED_ERRORS = {
+    ("/api/incidents/", "get"): {"422"},
+    ("/api/incidents/", "post"): {"422"},
+    ("/api/incidents/{incident_id}", "get"): {"404", "422"},
+    ("/api/incidents/{incident_id}", "patch"): {"404", "422"},
+    ("/api/health", "get"): {"503"},
+}
+
+
+@pytest.fixture
+def openapi(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_openapi_lists_exactly_the_public_operations(openapi):
+    operations = {(path, method) for path, item in openapi["paths"].items() for method in item}
+
+    assert operations == set(DECLARED_ERRORS)
+
+
+@pytest.mark.parametrize(("path", "method"), list(DECLARED_ERRORS))
+def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
+    responses = openapi["paths"][path][method]["responses"]
+
+    errors = {status for status in responses if not status.startswith("2")}
+    assert DECLARED_ERRORS[(path, method)] <= errors
+    for status in errors:
+        assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+@pytest.mark.parametrize("content", [b"{not json", b'{"title": "\xff\xfe"}', b"\xff\xfe\x00"])
+def test_openapi_declares_the_status_a_malformed_body_gets(client, openapi, method, content):
+    incident_id = client.post(API, json=incident_payload()).json()["id"]
+    if method == "post":
+        path, url = "/api/incidents/", API
+    else:
+        path, url = "/api/incidents/{incident_id}", f"{API}{incident_id}"
+
+    response = client.request(method.upper(), url, content=content, headers={"content-type": "application/json"})
+
+    assert response.status_code in (400, 422), response.text
+    assert_problem(response, response.status_code)
+    assert str(response.status_code) in openapi["paths"][path][method]["responses"]
+
+
+def test_openapi_problem_schema_and_every_reference_resolve(openapi):
+    schemas = openapi["components"]["schemas"]
+    problem = schemas["Problem"]
+    assert set(problem["required"]) == {"title", "status", "detail"}
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
+
+    def refs(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    yield value
+                else:
+                    yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    all_refs = set(refs(openapi))
+    assert "#/components/schemas/FieldError" in all_refs
+    for ref in all_refs:
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+def test_docs_page_is_served(client):
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in response.text
+    assert "/openapi.json" in response.text
+
+
+# --- CORS -----------------------------------------------------------------------------------------------------
+
+
+def preflight(client, origin, method="POST"):
+    return client.options(
+        API,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:5500", "http://127.0.0.1:5500"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+def test_preflight_from_the_frontend_is_allowed(client, origin, method):
+    response = preflight(client, origin, method)
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == origin
+    assert method in response.headers["access-control-allow-methods"]
+    assert "content-type" in response.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:5501", "https://localhost:5500"])
+def test_preflight_from_another_origin_is_not_allowed(client, origin):
+    response = preflight(client, origin)
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_a_cross_origin_create_exposes_the_location_header(client, db_session):
+    response = client.post(API, json=incident_payload(), headers={"Origin": "http://localhost:5500"})
+
+    assert response.status_code == 201
+    assert response.headers["access-control-allow-origin"] == "http://localhost:5500"
+    exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
+    assert "location" in exposed
+    assert count_incidents(db_session) == 1
+
+
+def test_a_request_from_another_origin_gets_no_cors_headers(client):
+    response = client.get(API, headers={"Origin": "http://evil.example"})
+
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
