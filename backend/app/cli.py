@@ -1,9 +1,8 @@
 """Command line of the Incident Tracker, run from backend/: `python -m app.cli --help`."""
 
 import argparse
-import os
-import subprocess
 import sys
+import threading
 
 import uvicorn
 from alembic import command
@@ -34,15 +33,19 @@ def run() -> int:
     settings = get_settings()
     migrate()
     seed_if_empty()
-    env = {**os.environ, "WEB_HOST": settings.web_host, "WEB_PORT": str(settings.web_port),
-           "API_BASE_URL": settings.api_url}
-    web = subprocess.Popen([sys.executable, str(ROOT_DIR / "scripts" / "serve_web.py")], env=env)
-    print(f"Pages: http://127.0.0.1:{settings.web_port}   API: {settings.api_url}   API docs: {settings.api_url}/docs")
+    sys.path.insert(0, str(ROOT_DIR / "scripts"))
+    from serve_web import make_server  # scripts/serve_web.py: the pages' static server
+
+    # The pages are served from a thread of this process, so they stop with the API whatever stops it.
+    web = make_server(settings.web_host, settings.web_port, settings.api_url)
+    threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
+    print(f"Pages: http://{settings.web_host}:{settings.web_port}   API: {settings.api_url}   "
+          f"API docs: {settings.api_url}/docs", flush=True)
     try:
         uvicorn.run("app.main:app", host=settings.api_host, port=settings.api_port)
     finally:
-        web.terminate()
-        web.wait(timeout=10)
+        web.shutdown()
+        web.server_close()
     return 0
 
 

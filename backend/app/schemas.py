@@ -80,7 +80,7 @@ class IncidentRead(BaseModel):
 class IncidentListParams(BaseModel):
     """Query parameters of `GET /api/incidents/`. `severity` and `status` may repeat (any of them matches)."""
 
-    page: int = Field(1, ge=1, le=1_000_000)
+    page: int = Field(1, ge=1, le=2_147_483_647)
     limit: int = Field(20, ge=1, le=100)
     search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
         None, description="Case-insensitive substring of the title or the service."

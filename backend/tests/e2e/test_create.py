@@ -1,0 +1,99 @@
+"""The "New incident" form (create.html): client-side validation, success, server-side 422 on the fields."""
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, Response, expect
+
+pytestmark = pytest.mark.e2e
+
+TITLE_HINT = "Enter a title (up to 200 characters)."
+
+
+def is_post(message: Request | Response) -> bool:
+    request = message if isinstance(message, Request) else message.request
+    return request.method == "POST" and "/api/incidents" in request.url
+
+
+def test_empty_submit_shows_feedback_and_sends_nothing(page: Page) -> None:
+    posts: list[Request] = []
+    page.on("request", lambda request: posts.append(request) if is_post(request) else None)
+    page.goto("/create.html")
+    expect(page).to_have_title("New incident · Incident Tracker")
+    expect(page.get_by_label("Status")).to_have_value("OPEN")
+
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    expect(page.locator("#incident-form")).to_have_class(re.compile(r"\bwas-validated\b"))
+    expect(page.locator("#title-feedback")).to_be_visible()
+    expect(page.locator("#title-feedback")).to_have_text(TITLE_HINT)
+    expect(page.locator("#service-feedback")).to_be_visible()
+    expect(page.locator("#severity-feedback")).to_be_visible()
+    expect(page.locator("#status-feedback")).to_be_hidden()  # OPEN is chosen by default
+    expect(page.get_by_label("Title")).to_be_focused()
+
+    page.get_by_label("Title").fill("   ")  # blank is not a title
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("#title-feedback")).to_be_visible()
+
+    page.wait_for_timeout(300)  # give a wrong request time to show up
+    assert posts == []
+    expect(page).to_have_url(re.compile(r"/create\.html$"))
+
+
+def test_create_goes_to_the_new_incident(page: Page, api_client: httpx.Client) -> None:
+    page.goto("/create.html")
+    page.get_by_label("Title").fill("  Checkout errors  ")
+    page.get_by_label("Service").fill("payments")
+    page.get_by_label("Severity").select_option("SEV2")
+    page.get_by_label("Description").fill("5xx on /checkout\nsince 14:05")
+
+    with page.expect_response(is_post) as response_info:
+        page.get_by_role("button", name="Create", exact=True).click()
+
+    response = response_info.value
+    assert response.status == 201
+    assert response.request.post_data_json == {
+        "title": "Checkout errors",
+        "service": "payments",
+        "severity": "SEV2",
+        "status": "OPEN",
+        "description": "5xx on /checkout\nsince 14:05",
+    }
+    [created] = api_client.get("/api/incidents/").json()["items"]  # the body is gone once the page moved on
+    expect(page).to_have_url(re.compile(rf"/detail\.html\?id={created['id']}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Checkout errors")
+    expect(page.locator("#page-messages")).to_have_text(f"Incident #{created['id']} created.")
+    assert (created["title"], created["severity"], created["status"]) == ("Checkout errors", "SEV2", "OPEN")
+
+
+def test_server_validation_error_lands_on_the_field(page: Page) -> None:
+    page.goto("/create.html")
+    page.locator("#title").evaluate("input => input.removeAttribute('maxlength')")  # get past the browser
+    page.get_by_label("Title").fill("x" * 201)
+    page.get_by_label("Service").fill("payments")
+    page.get_by_label("Severity").select_option("SEV3")
+
+    with page.expect_response(is_post) as response_info:
+        page.get_by_role("button", name="Create", exact=True).click()
+
+    response = response_info.value
+    assert response.status == 422
+    problem = response.json()
+    [title_error] = [error for error in problem["errors"] if error["loc"] == ["body", "title"]]
+    title = page.get_by_label("Title")
+    expect(title).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(title).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#title-feedback")).to_be_visible()
+    expect(page.locator("#title-feedback")).to_have_text(title_error["msg"])
+    expect(page.get_by_label("Service")).not_to_have_class(re.compile(r"\bis-invalid\b"))
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The incident was not created")
+    expect(alert).to_contain_text(problem["detail"])
+    expect(title).to_be_focused()
+    expect(page).to_have_url(re.compile(r"/create\.html$"))
+
+    title.fill("A fine title")  # editing the field clears the server's mark
+    expect(title).not_to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(page.locator("#title-feedback")).to_have_text(TITLE_HINT)

@@ -1,0 +1,161 @@
+"""One incident (detail.html): every field, editing with a PATCH of only the changed fields, not found."""
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, expect
+
+from tests.e2e.conftest import CreateIncident, DeadApi
+from tests.e2e.helpers import exact_time, js_iso, plain_spaces
+
+pytestmark = pytest.mark.e2e
+
+
+def field(page: Page, name: str):
+    return page.locator(f'dd[data-field="{name}"]')
+
+
+def patches(page: Page) -> list[Request]:
+    seen: list[Request] = []
+    page.on("request", lambda request: seen.append(request) if request.method == "PATCH" else None)
+    return seen
+
+
+def test_every_field_is_shown(page: Page, create_incident: CreateIncident) -> None:
+    incident = create_incident(
+        title="Cache stampede", service="cdn", severity="SEV1", status="RESOLVED", description="Line 1\nLine 2"
+    )
+    page.goto(f"/detail.html?id={incident['id']}")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cache stampede")
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page).to_have_title(f"#{incident['id']} Cache stampede · Incident Tracker")
+    expect(field(page, "id")).to_have_text(str(incident["id"]))
+    expect(field(page, "title")).to_have_text("Cache stampede")
+    expect(field(page, "service")).to_have_text("cdn")
+    expect(field(page, "severity").locator(".badge")).to_have_text("SEV1")
+    expect(field(page, "severity").locator(".badge")).to_have_class(re.compile(r"\btext-bg-danger\b"))
+    expect(field(page, "status").locator(".badge")).to_have_text("Resolved")
+    assert field(page, "description").inner_text() == "Line 1\nLine 2"  # line breaks kept
+    for name in ("created_at", "updated_at", "mitigated_at", "resolved_at"):  # RESOLVED stamps both
+        time = field(page, name).locator("time")
+        expect(time).to_have_attribute("datetime", js_iso(incident[name]))
+        assert plain_spaces(time.text_content()) == f"{exact_time(incident[name])} (just now)"
+
+    expect(page.get_by_label("Title")).to_have_value("Cache stampede")
+    expect(page.get_by_label("Service")).to_have_value("cdn")
+    expect(page.get_by_label("Severity")).to_have_value("SEV1")
+    expect(page.get_by_label("Status")).to_have_value("RESOLVED")
+    expect(page.get_by_label("Description")).to_have_value("Line 1\nLine 2")
+
+
+def test_open_incident_has_no_lifecycle_times_yet(page: Page, create_incident: CreateIncident) -> None:
+    incident = create_incident(title="Fresh", severity="SEV4")
+    page.goto(f"/detail.html?id={incident['id']}")
+
+    expect(field(page, "mitigated_at")).to_have_text("Not yet")
+    expect(field(page, "resolved_at")).to_have_text("Not yet")
+    expect(field(page, "description")).to_have_text("No description")
+    back = page.get_by_role("link", name="Back to incidents").first
+    expect(back).to_have_attribute("href", re.compile(r"^index\.html"))
+
+
+def test_save_patches_only_the_changed_fields(
+    page: Page, create_incident: CreateIncident, api_client: httpx.Client
+) -> None:
+    incident = create_incident(title="Queue backlog", service="workers", severity="SEV3", description="Growing")
+    page.goto(f"/detail.html?id={incident['id']}")
+    expect(page.get_by_label("Title")).to_have_value("Queue backlog")
+
+    page.get_by_label("Title").fill("Queue backlog growing")
+    page.get_by_label("Status").select_option("MITIGATED")
+    with page.expect_request(lambda request: request.method == "PATCH") as request_info:
+        page.get_by_role("button", name="Save").click()
+
+    request = request_info.value
+    assert request.url.endswith(f"/api/incidents/{incident['id']}")
+    assert request.post_data_json == {"title": "Queue backlog growing", "status": "MITIGATED"}
+    expect(page.locator("#form-messages .alert-success")).to_have_text("Saved")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Queue backlog growing")
+    expect(field(page, "status").locator(".badge")).to_have_text("Mitigated")
+    stored = api_client.get(f"/api/incidents/{incident['id']}").json()
+    assert (stored["title"], stored["status"], stored["service"]) == ("Queue backlog growing", "MITIGATED", "workers")
+    expect(field(page, "mitigated_at").locator("time")).to_have_attribute("datetime", js_iso(stored["mitigated_at"]))
+    expect(field(page, "resolved_at")).to_have_text("Not yet")
+
+    # Clearing the description sends null for it alone.
+    page.get_by_label("Description").fill("")
+    with page.expect_request(lambda request: request.method == "PATCH") as request_info:
+        page.get_by_role("button", name="Save").click()
+    assert request_info.value.post_data_json == {"description": None}
+    expect(field(page, "description")).to_have_text("No description")
+
+
+def test_nothing_changed_sends_no_request(page: Page, create_incident: CreateIncident) -> None:
+    incident = create_incident(title="Steady", service="api")
+    sent = patches(page)
+    page.goto(f"/detail.html?id={incident['id']}")
+    expect(page.get_by_label("Title")).to_have_value("Steady")
+
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#form-messages")).to_have_text("No changes to save")
+
+    page.get_by_label("Title").fill("Steady  ")  # only spaces added: the API would strip them
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#form-messages")).to_have_text("No changes to save")
+
+    page.wait_for_timeout(300)
+    assert sent == []
+
+
+def test_server_validation_error_on_save(page: Page, create_incident: CreateIncident) -> None:
+    incident = create_incident(title="Short", service="api")
+    page.goto(f"/detail.html?id={incident['id']}")
+    expect(page.get_by_label("Service")).to_have_value("api")
+
+    page.locator("#service").evaluate("input => input.removeAttribute('maxlength')")
+    page.get_by_label("Service").fill("s" * 101)
+    with page.expect_response(lambda response: response.request.method == "PATCH") as response_info:
+        page.get_by_role("button", name="Save").click()
+
+    response = response_info.value
+    assert response.status == 422
+    problem = response.json()
+    [service_error] = [error for error in problem["errors"] if error["loc"] == ["body", "service"]]
+    expect(page.get_by_label("Service")).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(page.locator("#service-feedback")).to_have_text(service_error["msg"])
+    expect(page.locator("#service-feedback")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text(problem["detail"])
+    expect(field(page, "service")).to_have_text("api")  # the page still shows what is stored
+
+
+def test_discard_restores_the_stored_values(page: Page, create_incident: CreateIncident) -> None:
+    incident = create_incident(title="Original", service="api", severity="SEV2")
+    page.goto(f"/detail.html?id={incident['id']}")
+    page.get_by_label("Title").fill("Changed")
+    page.get_by_label("Severity").select_option("SEV4")
+
+    page.get_by_role("button", name="Discard changes").click()
+
+    expect(page.get_by_label("Title")).to_have_value("Original")
+    expect(page.get_by_label("Severity")).to_have_value("SEV2")
+
+
+@pytest.mark.parametrize("query", ["?id=999999", "?id=abc", "?id=0", ""])
+def test_unknown_or_invalid_id_is_not_found(page: Page, query: str) -> None:
+    page.goto(f"/detail.html{query}")
+
+    expect(page.get_by_role("heading", name="Incident not found")).to_be_visible()
+    expect(page.locator("#incident")).to_be_hidden()
+    expect(page).to_have_title("Incident not found · Incident Tracker")
+    expect(page.locator("#not-found").get_by_role("link", name="Back to incidents")).to_be_visible()
+
+
+def test_api_down_on_the_detail_page(page: Page, dead_api: DeadApi) -> None:
+    page.goto(f"{dead_api.web_url}/detail.html?id=1")
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Could not load the incident")
+    expect(alert).to_contain_text(f"Cannot reach the API at {dead_api.api_url}.")
+    expect(page.get_by_role("heading", name="Incident not found")).to_be_hidden()

@@ -1,0 +1,122 @@
+"""The pure helpers of the page modules, run in the browser that runs the pages."""
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.e2e
+
+
+def run_module(page: Page, body: str):
+    """Run `body` (the body of an async function) with the page modules imported as dom, state and api."""
+    page.goto("/index.html")
+    # The function is built here, not in the page: the pages' CSP forbids eval and new Function.
+    return page.evaluate(
+        "async () => {\n"
+        '    const dom = await import("/js/dom.js");\n'
+        '    const state = await import("/js/list-state.js");\n'
+        '    const api = await import("/js/api.js");\n'
+        f"{body}\n"
+        "}"
+    )
+
+
+def test_escaping_covers_every_special_character(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const evil = `<a href="x" title='y'>&amp;</a>`;
+        const inner = dom.html`<br>`;
+        return {
+            escaped: dom.escapeHtml(evil),
+            template: String(dom.html`<p title="${'" onclick="x'}">${evil}${inner}${[1, "<b>"]}${null}</p>`),
+            refused: (() => { try { dom.setHtml(document.createElement("div"), "<b>x</b>"); return false; }
+                              catch (e) { return e instanceof TypeError; } })(),
+            elNode: (() => { const node = dom.el("span", {title: evil}, evil);
+                             return [node.getAttribute("title") === evil, node.textContent === evil,
+                                     node.children.length]; })(),
+        };
+        """,
+    )
+    assert result["escaped"] == "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+    assert result["template"] == (
+        '<p title="&quot; onclick=&quot;x">'
+        "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;<br>1&lt;b&gt;</p>"
+    )
+    assert result["refused"] is True
+    assert result["elNode"] == [True, True, 0]  # text and attribute, no elements
+
+
+def test_time_formatting(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const now = Date.parse("2026-11-27T12:00:00Z");
+        const ago = (seconds) => dom.formatRelative(new Date(now - seconds * 1000).toISOString(), now);
+        return {
+            relative: [ago(10), ago(50), ago(3 * 3600), ago(26 * 3600), ago(9 * 86400), ago(-7200)],
+            naiveIsUtc: dom.parseApiDate("2026-11-27T03:05:55").toISOString(),
+            offset: dom.parseApiDate("2026-11-27T03:05:55.5+00:00").toISOString(),
+            bad: dom.parseApiDate("yesterday"),
+            exact: dom.formatExact("2026-11-27T15:05:55Z").replace("\\u202f", " "),
+        };
+        """,
+    )
+    assert result["relative"] == ["just now", "1 minute ago", "3 hours ago", "1 day ago", "1 week ago", "in 2 hours"]
+    assert result["naiveIsUtc"] == "2026-11-27T03:05:55.000Z"
+    assert result["offset"] == "2026-11-27T03:05:55.500Z"
+    assert result["bad"] is None
+    assert result["exact"] == "Nov 27, 2026, 3:05:55 PM UTC"
+
+
+def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const parsed = state.stateFromQuery(
+            "?search=%20db%20&severity=SEV2&severity=SEV1&severity=SEV9&status=OPEN&sort_by=title&sort_order=asc" +
+            "&page=3&limit=50&extra=1");
+        return {
+            parsed,
+            query: state.stateToQuery(parsed),
+            defaults: state.stateToQuery(state.stateFromQuery("?page=0&limit=7&sort_by=drop_table&sort_order=up")),
+            pages: [state.pageNumbers(1, 1), state.pageNumbers(1, 4),
+                    state.pageNumbers(7, 20), state.pageNumbers(3, 5)],
+            summaries: [state.summaryText({page: 2, limit: 20, total: 200}, 20),
+                        state.summaryText({page: 2, limit: 20, total: 25}, 5),
+                        state.summaryText({page: 1, limit: 20, total: 0}, 0),
+                        state.summaryText({page: 9, limit: 20, total: 25}, 0)],
+            sorts: [state.nextSort({sort_by: "created_at", sort_order: "desc"}, "title"),
+                    state.nextSort({sort_by: "title", sort_order: "asc"}, "title"),
+                    state.nextSort({sort_by: "title", sort_order: "asc"}, "updated_at")],
+            query2: api.toQueryString({page: 1, search: "", severity: ["SEV1", "SEV2"], status: [], x: null}),
+            fieldErrors: api.fieldErrorsFrom({errors: [
+                {loc: ["body", "title"], msg: "Too long"}, {loc: ["body", "title"], msg: "Bad"},
+                {loc: ["query", "limit"], msg: "Too big"}]}),
+            apiError: (() => { const e = new api.ApiError("Nope", {status: 422, problem: {errors: []}});
+                               return [e.status, e.message, e instanceof Error]; })(),
+        };
+        """,
+    )
+    assert result["parsed"] == {
+        "search": "db",
+        "severity": ["SEV1", "SEV2"],
+        "status": ["OPEN"],
+        "sort_by": "title",
+        "sort_order": "asc",
+        "page": 3,
+        "limit": 50,
+    }
+    assert result["query"] == (
+        "?search=db&severity=SEV1&severity=SEV2&status=OPEN&sort_by=title&sort_order=asc&page=3&limit=50"
+    )
+    assert result["defaults"] == ""
+    assert result["pages"] == [[1], [1, 2, 3, 4], [1, None, 6, 7, 8, None, 20], [1, 2, 3, 4, 5]]
+    assert result["summaries"] == ["Showing 21-40 of 200", "Showing 21-25 of 25", "No incidents", "Showing 0 of 25"]
+    assert result["sorts"] == [
+        {"sort_by": "title", "sort_order": "asc"},
+        {"sort_by": "title", "sort_order": "desc"},
+        {"sort_by": "updated_at", "sort_order": "desc"},
+    ]
+    assert result["query2"] == "?page=1&severity=SEV1&severity=SEV2"
+    assert result["fieldErrors"] == {"title": "Too long Bad", "limit": "Too big"}
+    assert result["apiError"] == [422, "Nope", True]

@@ -1,0 +1,133 @@
+// The incident form shared by create.html and detail.html: reading values, Bootstrap
+// client-side validation, and the API's 422 field errors shown on the matching inputs.
+
+import { alertBox, el } from "./dom.js";
+
+export const FIELDS = ["title", "service", "severity", "status", "description"];
+
+// sessionStorage key for a one-time message shown by the next page ("Incident #5 created.").
+export const FLASH_KEY = "incident-tracker:flash";
+
+function control(form, name) {
+  const item = form.elements.namedItem(name);
+  return item instanceof HTMLElement ? item : null;
+}
+
+function feedbackFor(input) {
+  return document.getElementById(`${input.id}-feedback`);
+}
+
+/** The raw values of the form's fields, as typed. */
+export function readRaw(form) {
+  const values = {};
+  for (const name of FIELDS) {
+    const input = control(form, name);
+    if (input) values[name] = input.value;
+  }
+  return values;
+}
+
+/** Values to send: title and service trimmed, an empty description as null. */
+export function cleanValue(name, raw) {
+  const text = raw.trim();
+  if (name === "description") return text === "" ? null : text;
+  return name === "title" || name === "service" ? text : raw;
+}
+
+/**
+ * The fields whose value the user changed, with the values to send (for a PATCH).
+ * A field only counts when its text differs and its cleaned value differs from the server's.
+ */
+export function changedFields(raw, current) {
+  const patch = {};
+  for (const name of FIELDS) {
+    if (raw[name] === undefined || raw[name] === (current[name] ?? "")) continue;
+    const value = cleanValue(name, raw[name]);
+    if (value !== (current[name] ?? null)) patch[name] = value;
+  }
+  return patch;
+}
+
+/** Fill the form from an incident. */
+export function fillForm(form, incident) {
+  for (const name of FIELDS) {
+    const input = control(form, name);
+    if (input) input.value = incident[name] ?? "";
+  }
+}
+
+/** Remove the marks left by a previous server answer. */
+export function clearServerErrors(form) {
+  for (const input of form.querySelectorAll(".is-invalid")) {
+    clearFieldError(input);
+  }
+}
+
+function clearFieldError(input) {
+  input.classList.remove("is-invalid");
+  input.removeAttribute("aria-invalid");
+  const feedback = feedbackFor(input);
+  if (feedback && feedback.dataset.clientMessage !== undefined) {
+    feedback.textContent = feedback.dataset.clientMessage;
+  }
+}
+
+/**
+ * Show the API's field errors ({title: "msg"}) on the inputs; returns the messages that
+ * match no input (to show in the alert instead).
+ */
+export function showFieldErrors(form, fieldErrors) {
+  const unmatched = [];
+  for (const [name, message] of Object.entries(fieldErrors)) {
+    const input = FIELDS.includes(name) ? control(form, name) : null;
+    if (!input) {
+      unmatched.push(name && name !== "body" ? `${name}: ${message}` : message);
+      continue;
+    }
+    const feedback = feedbackFor(input);
+    if (feedback) {
+      feedback.dataset.clientMessage ??= feedback.textContent;
+      feedback.textContent = message;
+    }
+    input.classList.add("is-invalid");
+    input.setAttribute("aria-invalid", "true");
+  }
+  return unmatched;
+}
+
+/** Bootstrap's client-side validation; true when the form may be sent. */
+export function validate(form) {
+  if (form.checkValidity()) {
+    form.classList.remove("was-validated"); // from here on the server's is-invalid marks rule
+    return true;
+  }
+  form.classList.add("was-validated");
+  form.querySelector(":invalid")?.focus();
+  return false;
+}
+
+/** A server field error goes away as soon as the user edits that field. */
+export function clearErrorsOnEdit(form) {
+  const handler = (event) => {
+    if (event.target.classList?.contains("is-invalid")) clearFieldError(event.target);
+  };
+  form.addEventListener("input", handler);
+  form.addEventListener("change", handler);
+}
+
+/** Disable the submit button while a request runs. */
+export function setBusy(form, busy) {
+  const button = form.querySelector("[type=submit]");
+  button.disabled = busy;
+  form.setAttribute("aria-busy", String(busy));
+  form.querySelector(".busy-indicator")?.toggleAttribute("hidden", !busy);
+}
+
+/** Show an ApiError: field errors on the inputs, the problem's detail in an alert in `messages`. */
+export function showApiError(form, messages, error, heading) {
+  const unmatched = showFieldErrors(form, error.fieldErrors ?? {});
+  const details = unmatched.length ? el("ul", { class: "mb-0 mt-1" }, unmatched.map((m) => el("li", {}, m))) : null;
+  messages.replaceChildren(alertBox("danger", [error.message, details], { heading }));
+  const firstInvalid = form.querySelector(".is-invalid");
+  if (firstInvalid) firstInvalid.focus();
+}

@@ -1,0 +1,294 @@
+// The incident list: state in the URL, rows written as text, loading / empty / error states.
+
+import { listIncidents } from "./api.js";
+import {
+  alertBox,
+  el,
+  icon,
+  refreshRelativeTimes,
+  replaceChildren,
+  severityBadge,
+  statusBadge,
+  timeElement,
+} from "./dom.js";
+import {
+  apiParams,
+  nextSort,
+  pageNumbers,
+  rememberListQuery,
+  stateFromQuery,
+  stateToQuery,
+  summaryText,
+} from "./list-state.js";
+
+const SEARCH_DELAY_MS = 350;
+
+const $ = (selector) => document.querySelector(selector);
+const view = {
+  form: $("#filters"),
+  search: $("#search"),
+  filterBoxes: [...document.querySelectorAll("#filters input[type=checkbox]")],
+  clearFilters: $("#clear-filters"),
+  table: $("#incidents"),
+  headers: [...document.querySelectorAll("#incidents th[data-sort]")],
+  rows: $("#rows"),
+  message: $("#list-message"),
+  summary: $("#summary"),
+  limit: $("#limit"),
+  pagination: $("#pagination"),
+};
+
+let state = stateFromQuery(location.search);
+let lastChange = null; // "search" while the user keeps typing: one history entry per search, not per word
+let inFlight = null; // AbortController of the running request
+let searchTimer = null;
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+function listUrl(changes = {}) {
+  return `${location.pathname}${stateToQuery({ ...state, ...changes })}`;
+}
+
+function hasFilters() {
+  return Boolean(state.search || state.severity.length || state.status.length);
+}
+
+/** Make the controls show `state` (after a load, Back/Forward, or a click). */
+function renderControls() {
+  if (view.search.value.trim() !== state.search) {
+    view.search.value = state.search;
+  }
+  for (const box of view.filterBoxes) {
+    box.checked = state[box.name].includes(box.value);
+  }
+  view.clearFilters.hidden = !hasFilters();
+  view.limit.value = String(state.limit);
+
+  for (const th of view.headers) {
+    const button = th.querySelector("button");
+    const sorted = th.dataset.sort === state.sort_by;
+    button.querySelector(".sort-icon")?.remove();
+    if (sorted) {
+      const ascending = state.sort_order === "asc";
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      button.append(icon(ascending ? "caret-up-fill" : "caret-down-fill", "sort-icon ms-1"));
+    } else {
+      th.removeAttribute("aria-sort");
+      button.append(icon("chevron-expand", "sort-icon sort-icon-idle ms-1"));
+    }
+  }
+}
+
+function incidentRow(incident) {
+  const href = `detail.html?id=${encodeURIComponent(incident.id)}`;
+  return el(
+    "tr",
+    { class: "incident-row", dataset: { href } },
+    el("td", { class: "text-body-secondary incident-id" }, `#${incident.id}`),
+    el("td", { class: "incident-title" }, el("a", { href, class: "incident-link" }, incident.title)),
+    el("td", { class: "text-nowrap" }, incident.service),
+    el("td", {}, severityBadge(incident.severity)),
+    el("td", {}, statusBadge(incident.status)),
+    el("td", { class: "text-nowrap text-body-secondary" }, timeElement(incident.created_at)),
+  );
+}
+
+function pageItem(label, page, { current = false, disabled = false, ariaLabel = null } = {}) {
+  if (disabled || current) {
+    return el(
+      "li",
+      { class: `page-item ${current ? "active" : "disabled"}`, "aria-current": current ? "page" : null },
+      el("span", { class: "page-link" }, label),
+    );
+  }
+  return el(
+    "li",
+    { class: "page-item" },
+    el("a", { class: "page-link", href: listUrl({ page }), dataset: { page: String(page) }, "aria-label": ariaLabel }, label),
+  );
+}
+
+function renderPagination(page, pages) {
+  if (pages <= 1 && page <= 1) {
+    view.pagination.replaceChildren();
+    return;
+  }
+  const previous = Math.max(Math.min(page - 1, pages), 1);
+  const items = [pageItem("Previous", previous, { disabled: page <= 1 || pages === 0, ariaLabel: "Previous page" })];
+  for (const number of pageNumbers(Math.min(page, pages), pages)) {
+    items.push(
+      number === null
+        ? el("li", { class: "page-item disabled" }, el("span", { class: "page-link" }, "…"))
+        : pageItem(String(number), number, { current: number === page, ariaLabel: `Page ${number}` }),
+    );
+  }
+  items.push(pageItem("Next", page + 1, { disabled: page >= pages, ariaLabel: "Next page" }));
+  replaceChildren(view.pagination, items);
+}
+
+function emptyState(data) {
+  const pastEnd = data.total > 0;
+  let hint;
+  let action = null;
+  if (pastEnd) {
+    const last = Math.max(data.pages, 1);
+    hint = `Page ${data.page} is past the end: ${data.total} ${data.total === 1 ? "incident matches" : "incidents match"} in total.`;
+    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl({ page: last }), dataset: { page: String(last) } }, `Go to page ${last}`);
+  } else if (hasFilters()) {
+    hint = "Try another search or clear the filters.";
+    action = el("button", { type: "button", class: "btn btn-outline-primary btn-sm", onclick: clearFilters }, "Clear filters");
+  } else {
+    hint = "No incident has been reported yet.";
+    action = el("a", { class: "btn btn-primary btn-sm", href: "create.html" }, "Report an incident");
+  }
+  return el(
+    "div",
+    { class: "empty-state text-center py-5 px-3" },
+    icon("inbox", "display-6 text-body-tertiary"),
+    el("p", { class: "h5 mt-2 mb-1" }, "No incidents match"),
+    el("p", { class: "text-body-secondary mb-3" }, hint),
+    action,
+  );
+}
+
+function showLoading() {
+  view.table.setAttribute("aria-busy", "true");
+  view.table.classList.add("is-loading");
+  replaceChildren(
+    view.message,
+    el(
+      "div",
+      { class: "loading-state d-flex align-items-center justify-content-center gap-2 py-3 text-body-secondary", role: "status" },
+      el("span", { class: "spinner-border spinner-border-sm", "aria-hidden": "true" }),
+      "Loading incidents…",
+    ),
+  );
+}
+
+function showPage(data) {
+  view.table.removeAttribute("aria-busy");
+  view.table.classList.remove("is-loading");
+  const items = data.items ?? [];
+  replaceChildren(view.rows, items.map(incidentRow));
+  view.table.hidden = items.length === 0;
+  replaceChildren(view.message, items.length === 0 ? emptyState(data) : null);
+  view.summary.textContent = summaryText({ page: data.page, limit: data.limit, total: data.total }, items.length);
+  renderPagination(data.page, data.pages);
+}
+
+function showError(error) {
+  view.table.removeAttribute("aria-busy");
+  view.table.classList.remove("is-loading");
+  view.table.hidden = true;
+  view.rows.replaceChildren();
+  view.summary.textContent = "";
+  view.pagination.replaceChildren();
+  const retry = el("button", { type: "button", class: "btn btn-sm btn-outline-danger", onclick: load }, icon("arrow-clockwise", "me-1"), "Retry");
+  replaceChildren(view.message, el("div", { class: "p-3" }, alertBox("danger", error.message, { heading: "Could not load incidents", action: retry })));
+}
+
+// ---------------------------------------------------------------------------
+// Loading and state changes
+
+async function load() {
+  inFlight?.abort();
+  const controller = new AbortController();
+  inFlight = controller;
+  rememberListQuery(location.search);
+  showLoading();
+  try {
+    const data = await listIncidents(apiParams(state), { signal: controller.signal });
+    if (inFlight === controller) showPage(data);
+  } catch (error) {
+    if (error.name !== "AbortError" && inFlight === controller) showError(error);
+  }
+}
+
+/** Apply a change: new URL (history entry), controls, data. */
+function update(changes, { kind = null } = {}) {
+  clearTimeout(searchTimer);
+  const typed = view.search.value.trim();
+  if (!("search" in changes) && typed !== state.search) {
+    changes = { ...changes, search: typed, page: 1 }; // a search still waiting for its delay goes along
+  }
+  state = { ...state, ...changes };
+  const url = listUrl();
+  if (url !== `${location.pathname}${location.search}`) {
+    const replace = kind === "search" && lastChange === "search";
+    history[replace ? "replaceState" : "pushState"](null, "", url);
+  }
+  lastChange = kind;
+  renderControls();
+  load();
+}
+
+function clearFilters() {
+  view.search.value = "";
+  update({ search: "", severity: [], status: [], page: 1 });
+}
+
+function commitSearch() {
+  const search = view.search.value.trim();
+  if (search !== state.search) update({ search, page: 1 }, { kind: "search" });
+}
+
+function bindEvents() {
+  view.search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(commitSearch, SEARCH_DELAY_MS);
+  });
+  view.form.addEventListener("submit", (event) => {
+    event.preventDefault(); // Enter searches at once
+    commitSearch();
+  });
+  for (const box of view.filterBoxes) {
+    box.addEventListener("change", () => {
+      const checked = view.filterBoxes.filter((b) => b.name === box.name && b.checked).map((b) => b.value);
+      update({ [box.name]: checked, page: 1 });
+    });
+  }
+  view.clearFilters.addEventListener("click", clearFilters);
+  view.limit.addEventListener("change", () => update({ limit: Number(view.limit.value), page: 1 }));
+
+  for (const th of view.headers) {
+    th.querySelector("button").addEventListener("click", () => update({ ...nextSort(state, th.dataset.sort), page: 1 }));
+  }
+
+  // Page links are real links (open in a new tab works); a plain click stays on the page.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-page]");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    update({ page: Number(link.dataset.page) });
+    view.table.scrollIntoView({ block: "nearest" });
+  });
+
+  // A click anywhere on a row opens the incident (the title link also works with the keyboard).
+  view.rows.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-href]");
+    if (!row || event.target.closest("a, button, input, select, label")) return;
+    if (String(window.getSelection?.() ?? "") !== "") return; // the user is selecting text
+    if (event.ctrlKey || event.metaKey) {
+      window.open(row.dataset.href, "_blank", "noopener");
+    } else {
+      location.assign(row.dataset.href);
+    }
+  });
+
+  window.addEventListener("popstate", () => {
+    clearTimeout(searchTimer);
+    state = stateFromQuery(location.search);
+    lastChange = null;
+    renderControls();
+    load();
+  });
+
+  setInterval(() => refreshRelativeTimes(view.rows), 60_000);
+}
+
+// Normalise the address (drops unknown or invalid parameters) without adding a history entry.
+history.replaceState(null, "", listUrl());
+renderControls();
+bindEvents();
+load();
