@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import Problem
@@ -80,8 +81,8 @@ def _allowed_methods(request: Request) -> str:
     """Every method of every route whose path matches: Starlette's own 405 names only the first route's."""
     path = request.scope["path"]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+    for route in iter_route_contexts(request.app.router.routes):
+        regex, route_methods = getattr(route, "path_regex", None), route.methods
         if regex is not None and route_methods and regex.match(path):
             methods |= route_methods
     return ", ".join(sorted(methods))

@@ -28,6 +28,21 @@ def test_every_error_is_a_problem_with_exactly_the_documented_keys(client, metho
     assert body["type"] == "about:blank"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        pytest.param("DELETE", "/api/incidents/1", "GET, PATCH", id="incident"),
+        pytest.param("PUT", API, "GET, POST", id="collection"),
+        pytest.param("POST", "/api/health", "GET", id="health"),
+    ],
+)
+def test_a_405_lists_every_method_the_path_allows(client, method, path, allowed):
+    response = client.request(method, path)
+
+    assert_problem(response, 405)
+    assert response.headers["allow"] == allowed
+
+
 def test_a_422_names_every_missing_field_and_explains_it(client, db_session):
     body = assert_invalid(
         client.post(API, json={}), ("body", "title"), ("body", "service"), ("body", "severity")
