@@ -4,11 +4,35 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.models import Severity, Status
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+def _strip_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("string_blank", "Must not be blank")
+    return value
+
+
+# "Has a character that is not white space", white space being exactly what str.strip() removes. The characters
+# are listed rather than written `\S`, whose meaning differs between Python, JavaScript and Rust regex engines.
+NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace()) + "]"
+
+
+def required_text(max_length: int) -> Any:
+    """Text that must not be blank, stored without surrounding white space. The schema says so too (a pattern),
+    so generated clients and fuzzers know that blank is refused."""
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": NOT_BLANK}),
+        AfterValidator(_strip_not_blank),
+    ]
+
+
+Title = required_text(200)
+ServiceName = required_text(100)
 
 
 def _blank_to_none(value: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """Schemathesis generates requests for every operation of the OpenAPI schema and checks every answer
 against it: status codes and bodies as declared, no 500s, valid data accepted and invalid data refused."""
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,7 +30,11 @@ def fuzz_database():
     shutil.rmtree(_db_dir, ignore_errors=True)
 
 
+# Examples per operation; FUZZ_EXAMPLES=500 for a longer hunt.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+
+
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms_to_the_schema(case):
     case.call_and_validate()
