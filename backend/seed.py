@@ -1,8 +1,8 @@
 """Seed the database with realistic incidents.
 
-    python seed.py                 # 200 incidents, only into an empty database
-    python seed.py --count 100000  # bulk: inserted in batches
-    python seed.py --force         # add even when incidents already exist
+python seed.py                 # 200 incidents, only into an empty database
+python seed.py --count 100000  # bulk: inserted in batches
+python seed.py --force         # add even when incidents already exist
 """
 
 import argparse
@@ -10,27 +10,50 @@ import random
 import sys
 import time
 from datetime import datetime, timedelta
+from enum import Enum
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.database import create_db_engine, utcnow
-from app.models import Incident, Severity, Status
+from app.models import EventAction, Incident, IncidentEvent, Role, Severity, Status, User
 
 BATCH_SIZE = 5_000
 
 SERVICES = [
-    "payments-api", "checkout-web", "auth-service", "search-indexer", "notifications", "inventory-db",
-    "orders-api", "cdn-edge", "billing-worker", "mobile-gateway", "recommendations", "image-resizer",
-    "kafka-cluster", "user-profile", "shipping-rates",
+    "payments-api",
+    "checkout-web",
+    "auth-service",
+    "search-indexer",
+    "notifications",
+    "inventory-db",
+    "orders-api",
+    "cdn-edge",
+    "billing-worker",
+    "mobile-gateway",
+    "recommendations",
+    "image-resizer",
+    "kafka-cluster",
+    "user-profile",
+    "shipping-rates",
 ]
 SYMPTOMS = [
-    "Elevated 5xx error rate", "p99 latency above SLO", "Timeouts talking to the database",
-    "Memory leak after deploy", "Certificate expiring in 48 hours", "Queue backlog growing",
-    "Partial outage in eu-west-1", "Disk usage at 95%", "Stale cache served to users",
-    "Spike in failed logins", "Replica lag over 5 minutes", "Health checks flapping",
-    "Third-party API rate limiting us", "Cron job did not run", "Pods crash-looping",
+    "Elevated 5xx error rate",
+    "p99 latency above SLO",
+    "Timeouts talking to the database",
+    "Memory leak after deploy",
+    "Certificate expiring in 48 hours",
+    "Queue backlog growing",
+    "Partial outage in eu-west-1",
+    "Disk usage at 95%",
+    "Stale cache served to users",
+    "Spike in failed logins",
+    "Replica lag over 5 minutes",
+    "Health checks flapping",
+    "Third-party API rate limiting us",
+    "Cron job did not run",
+    "Pods crash-looping",
 ]
 CAUSES = [
     "Started right after the 14:05 deploy; rollback is being evaluated.",
@@ -43,7 +66,7 @@ CAUSES = [
 SEVERITY_WEIGHTS = {Severity.SEV1: 1, Severity.SEV2: 3, Severity.SEV3: 5, Severity.SEV4: 4}
 
 
-def build_incident(rng: random.Random, now: datetime) -> dict:
+def build_incident(rng: random.Random, now: datetime, people: list[int | None]) -> dict:
     """One incident whose lifecycle times are consistent with its status and never in the future."""
     created = now - timedelta(seconds=rng.randint(60, 90 * 24 * 3600))
     age = now - created
@@ -68,21 +91,76 @@ def build_incident(rng: random.Random, now: datetime) -> dict:
         "updated_at": resolved_at or mitigated_at or created,
         "mitigated_at": mitigated_at,
         "resolved_at": resolved_at,
+        "created_by_id": rng.choice(people),
+        "updated_by_id": rng.choice(people),
     }
 
 
+def _value(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value.isoformat() if isinstance(value, datetime) else value
+
+
+def history(incident_id: int, row: dict) -> list[dict]:
+    """The audit events that tell how a seeded incident got where it is: created, then each status change."""
+    opened = {
+        field: {"old": None, "new": _value(row[field])} for field in ("title", "service", "severity", "description")
+    }
+    opened["status"] = {"old": None, "new": Status.OPEN.value}
+    events = [
+        {
+            "incident_id": incident_id,
+            "actor_id": row["created_by_id"],
+            "action": EventAction.CREATED,
+            "changes": opened,
+            "created_at": row["created_at"],
+        }
+    ]
+    status = Status.OPEN
+    for new_status, at in ((Status.MITIGATED, row["mitigated_at"]), (Status.RESOLVED, row["resolved_at"])):
+        if at is None:
+            continue
+        changes = {
+            "status": {"old": status.value, "new": new_status.value},
+            f"{new_status.value.lower()}_at": {"old": None, "new": at.isoformat()},
+        }
+        events.append(
+            {
+                "incident_id": incident_id,
+                "actor_id": row["updated_by_id"],
+                "action": EventAction.UPDATED,
+                "changes": changes,
+                "created_at": at,
+            }
+        )
+        status = new_status
+    return events
+
+
 def seed(session: Session, count: int, *, force: bool = False, rng: random.Random | None = None) -> int:
-    """Insert `count` incidents in batches; on a non-empty table insert nothing unless `force`. Returns rows added."""
+    """Insert `count` incidents, and the audit events of their history, in batches; on a non-empty table insert
+    nothing unless `force`. The people are the active responders and admins (none: events with no actor).
+    Returns the number of incidents added."""
     existing = session.scalar(select(func.count()).select_from(Incident)) or 0
     if existing and not force:
         return 0
     rng = rng or random.Random()
     now = utcnow()
+    people: list[int | None] = list(
+        session.scalars(select(User.id).where(User.is_active.is_(True), User.role.in_([Role.RESPONDER, Role.ADMIN])))
+    ) or [None]
     added = 0
     while added < count:
-        batch = [build_incident(rng, now) for _ in range(min(BATCH_SIZE, count - added))]
-        session.execute(insert(Incident), batch)
-        added += len(batch)
+        rows = [build_incident(rng, now, people) for _ in range(min(BATCH_SIZE, count - added))]
+        last_id = session.scalar(select(func.max(Incident.id))) or 0
+        session.execute(insert(Incident), rows)
+        # A seed runs alone, so the batch's ids are the ones after last_id, in the order of the rows.
+        ids = session.scalars(select(Incident.id).where(Incident.id > last_id).order_by(Incident.id)).all()
+        if len(ids) != len(rows):
+            raise RuntimeError("Incidents were added while seeding; run the seed script alone.")
+        session.execute(
+            insert(IncidentEvent), [event for i, row in zip(ids, rows, strict=True) for event in history(i, row)]
+        )
+        added += len(rows)
     return added
 
 

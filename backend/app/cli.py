@@ -1,16 +1,25 @@
 """Command line of the Incident Tracker, run from backend/: `python -m app.cli --help`."""
 
 import argparse
+import getpass
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.bootstrap import DEMO_ACCOUNTS, ensure_demo_accounts, existing_demo_accounts
 from app.config import BACKEND_DIR, ROOT_DIR, get_settings
 from app.database import create_db_engine
+from app.errors import AppError
+from app.models import Role
+from app.schemas import UserCreate
+from app.services import users as user_service
 
 
 def migrate() -> None:
@@ -18,20 +27,72 @@ def migrate() -> None:
     command.upgrade(Config(str(BACKEND_DIR / "alembic.ini")), "head")
 
 
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction on the configured database: committed if the block ends normally, else rolled back."""
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
+
+
+def demo_accounts() -> None:
+    """On a database with no accounts (unless FIRST_ADMIN_EMAIL is set, or in production), create one demo account
+    per role; then list the demo accounts that exist, with their passwords."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        if not settings.first_admin_email and settings.app_env != "production":
+            ensure_demo_accounts(session)
+        present = set(existing_demo_accounts(session))
+    accounts = [account for account in DEMO_ACCOUNTS if account.email in present]
+    if accounts:
+        print("Demo accounts (for trying it out; never in production):")
+        for account in accounts:
+            print(f"  {account.role.value:<10} {account.email:<24} password: {account.password}")
+
+
 def seed_if_empty(count: int = 200) -> None:
     from seed import seed  # backend/seed.py, on the path when run from backend/
 
-    engine = create_db_engine(get_settings().database_url)
-    with Session(engine) as session, session.begin():
+    with unit_of_work() as session:
         added = seed(session, count)
-    engine.dispose()
     print(f"Seeded {added} incidents." if added else "Database already has incidents; not seeding.")
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new account's password: the first line of standard input, or asked twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat the password: ") != password:
+        raise SystemExit("The passwords do not match.")
+    return password
+
+
+def create_user(email: str, display_name: str, role: str, password_stdin: bool) -> int:
+    password = read_password(password_stdin)
+    try:
+        data = UserCreate(email=email, display_name=display_name, role=Role(role), password=password)
+        with unit_of_work() as session:
+            user = user_service.create_user(session, data)
+            print(f"Created {user.role.value} {user.email} (id {user.id}).")
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
+    return 0
 
 
 def run() -> int:
     """Migrate, seed an empty database, then serve the API and the pages until Ctrl-C."""
     settings = get_settings()
     migrate()
+    demo_accounts()
     seed_if_empty()
     sys.path.insert(0, str(ROOT_DIR / "scripts"))
     from serve_web import make_server  # scripts/serve_web.py: the pages' static server
@@ -54,9 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="migrate, seed an empty database, serve the API and the pages")
     commands.add_parser("migrate", help="apply the database migrations")
+    create = commands.add_parser(
+        "create-user", help="create an account (the password is asked for, without echo)",
+        description="Create an account. The password is asked for twice without echo, or read from the first "
+        "line of standard input with --password-stdin.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
+    if args.command == "create-user":
+        return create_user(args.email, args.name, args.role, args.password_stdin)
     migrate()
     return 0
 

@@ -4,12 +4,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 ROOT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_URL = f"sqlite:///{BACKEND_DIR / 'incident_tracker.db'}"
+# For development only: with APP_ENV=production the app refuses to start while SECRET_KEY is this value.
+DEFAULT_SECRET_KEY = "development-only-secret-key-change-me-0123456789"  # noqa: S105 - refused in production
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,16 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     sql_echo: bool = False
 
+    # Accounts and sign-in
+    secret_key: str = Field(DEFAULT_SECRET_KEY, min_length=32)
+    access_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30)
+    first_admin_email: str | None = None
+    first_admin_password: SecretStr | None = None
+    # Failed sign-ins within the window, after which further attempts are answered 429.
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_client: int = Field(20, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _anchor_sqlite_path(cls, value: str) -> str:
@@ -43,6 +55,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unsafe to run in production (checked at start-up when APP_ENV=production)."""
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            problems.append("SECRET_KEY is the development default; set a long random value")
+        return problems
 
     @property
     def api_url(self) -> str:

@@ -1,19 +1,126 @@
-"""Shared request dependencies, as `Annotated` aliases."""
+"""Shared request dependencies, as `Annotated` aliases.
+
+Every route declares who may call it through exactly one of these: `Public` (no sign-in), or a role
+(`ViewerUser`, `ResponderUser`, `AdminUser`, or the `*Actor` forms that also carry the request id for the audit
+trail). The route x role test reads these declarations from the app's routes.
+"""
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.database import get_session
-from app.models import Incident
+from app.errors import AppError
+from app.models import Incident, Role, User
+from app.security import InvalidToken, decode_access_token
 from app.services import incidents as incident_service
+from app.services.audit import Actor
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_current_incident(session: SessionDep, incident_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Incident:
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+bearer_token = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def _unauthorized(detail: str) -> AppError:
+    return AppError(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_user(
+    session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(bearer_token)]
+) -> User:
+    """The signed-in user: a valid, unexpired token whose account exists and is active, else 401."""
+    if not token:
+        raise _unauthorized("Sign in first: this needs a bearer token.")
+    try:
+        claims = decode_access_token(token, settings.secret_key)
+    except InvalidToken as exc:
+        raise _unauthorized("The access token is invalid or has expired. Sign in again.") from exc
+    subject = claims.subject
+    user = session.get(User, int(subject)) if subject.isdecimal() and len(subject) < 19 else None
+    if user is None or not user.is_active:
+        raise _unauthorized("The account behind this token does not exist or is disabled.")
+    if claims.version != user.token_version:
+        raise _unauthorized("This token was issued before the account's password or access changed. Sign in again.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class RequireRole:
+    """A route's access policy: the least role that may call it."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    def __call__(self, user: CurrentUser) -> User:
+        if user.role.rank < self.role.rank:
+            raise AppError(403, f"This needs the {self.role.value} role; you are signed in as {user.role.value}.")
+        return user
+
+    def __repr__(self) -> str:
+        return f"RequireRole({self.role.value})"
+
+
+def public() -> None:
+    """The policy of the routes anyone may call (sign-in, health)."""
+
+
+Public = Depends(public)
+ViewerUser = Annotated[User, Depends(RequireRole(Role.VIEWER))]
+ResponderUser = Annotated[User, Depends(RequireRole(Role.RESPONDER))]
+AdminUser = Annotated[User, Depends(RequireRole(Role.ADMIN))]
+
+
+def get_responder_actor(request: Request, user: ResponderUser) -> Actor:
+    return Actor(user=user, request_id=request.state.request_id)
+
+
+def get_admin_actor(request: Request, user: AdminUser) -> Actor:
+    return Actor(user=user, request_id=request.state.request_id)
+
+
+ResponderActor = Annotated[Actor, Depends(get_responder_actor)]
+AdminActor = Annotated[Actor, Depends(get_admin_actor)]
+
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def require_admin_for_archived(user: User, archived: bool) -> None:
+    if archived and user.role != Role.ADMIN:
+        raise AppError(403, "Only admins can see archived incidents.")
+
+
+def get_live_incident(session: SessionDep, _user: CurrentUser, incident_id: IncidentId) -> Incident:
+    """An incident that is not archived, else 404; only for a signed-in caller, so that the answer to an
+    anonymous one (401) says nothing of which incidents exist."""
     return incident_service.get_incident(session, incident_id)
 
 
-CurrentIncident = Annotated[Incident, Depends(get_current_incident)]
+def get_visible_incident(
+    session: SessionDep, user: ViewerUser, incident_id: IncidentId,
+    archived: Annotated[bool, Query(description="Admins only: also find an archived incident.")] = False,
+) -> Incident:
+    """An incident as the caller may see it: archived ones only for an admin who asks with archived=true."""
+    require_admin_for_archived(user, archived)
+    return incident_service.get_incident(session, incident_id, include_archived=archived)
+
+
+def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: IncidentId) -> Incident:
+    """An incident, archived or not (admins only)."""
+    return incident_service.get_incident(session, incident_id, include_archived=True)
+
+
+LiveIncident = Annotated[Incident, Depends(get_live_incident)]
+VisibleIncident = Annotated[Incident, Depends(get_visible_incident)]
+AnyIncident = Annotated[Incident, Depends(get_any_incident)]

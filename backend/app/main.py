@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_db_engine, create_session_factory
 from app.errors import install_error_handlers
-from app.routes import health, incidents
+from app.request_id import RequestIdMiddleware
+from app.routes import audit, auth, health, incidents, users
 from app.schemas import Problem
 
 
@@ -18,8 +20,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings.database_url, echo=settings.sql_echo)
 
+    session_factory = create_session_factory(engine)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        bootstrap.start_up(session_factory, settings)
         yield
         engine.dispose()
 
@@ -31,18 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
+    app.state.session_factory = session_factory
 
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["Location", "X-Request-ID"],
+        expose_headers=["Location", "X-Request-ID", "Retry-After"],
     )
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(incidents.router)
+    for module in (health, auth, incidents, users, audit):
+        app.include_router(module.router)
     _register_problem_schema(app)
     return app
 

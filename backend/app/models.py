@@ -2,9 +2,10 @@
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import Base, UTCDateTime, utcnow
 
@@ -22,6 +23,26 @@ class Status(enum.StrEnum):
     OPEN = "OPEN"
     MITIGATED = "MITIGATED"
     RESOLVED = "RESOLVED"
+
+
+class Role(enum.StrEnum):
+    """What a signed-in user may do; each role can do everything the ones before it can."""
+
+    VIEWER = "viewer"
+    RESPONDER = "responder"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class EventAction(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    NOTE_ADDED = "note_added"
+    ARCHIVED = "archived"
+    RESTORED = "restored"
 
 
 def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
@@ -58,6 +79,79 @@ class Incident(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+    # Many-to-one, loaded in the same query, so a page of incidents carries its people's names.
+    created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id], lazy="joined")
+    updated_by: Mapped["User | None"] = relationship(foreign_keys=[updated_by_id], lazy="joined")
+    archived_by: Mapped["User | None"] = relationship(foreign_keys=[archived_by_id], lazy="joined")
 
     def __repr__(self) -> str:
         return f"Incident(id={self.id!r}, severity={self.severity.value}, status={self.status.value})"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so uniqueness is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every access token; raising it (new password, deactivation) invalidates the tokens already issued.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, role={self.role.value})"
+
+
+class IncidentEvent(Base):
+    """One entry of the audit trail. Append-only: nothing updates or deletes it, and no cascade reaches it
+    (its foreign keys RESTRICT), so an incident's history outlives any change to the incident."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (
+        Index("ix_incident_events_incident_id_id", "incident_id", "id"),
+        Index("ix_incident_events_created_at", "created_at"),
+        Index("ix_incident_events_actor_id_created_at", "actor_id", "created_at"),
+        Index("ix_incident_events_action_created_at", "action", "created_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    # Null only for changes no person made (the seed script).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    action: Mapped[EventAction] = mapped_column(_enum(EventAction, "event_action"))
+    # {"field": {"old": ..., "new": ...}} for created/updated; null otherwise.
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    actor: Mapped["User | None"] = relationship(lazy="joined")
+
+
+class LoginFailure(Base):
+    """A failed sign-in, kept for a while to slow down password guessing (per account and per address).
+    In the database, so the limit holds across several API processes."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+        Index("ix_login_failures_client_failed_at", "client", "failed_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    client: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

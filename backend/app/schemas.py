@@ -1,12 +1,23 @@
 """Pydantic schemas: what the API accepts and returns."""
 
+import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
-from app.models import Severity, Status
+from app.models import EventAction, Role, Severity, Status
 
 
 def _strip_not_blank(value: str) -> str:
@@ -86,6 +97,15 @@ class IncidentUpdate(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "MITIGATED"}]})
 
 
+class UserRef(BaseModel):
+    """Who did something, as shown next to it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    display_name: str
+
+
 class IncidentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -99,13 +119,36 @@ class IncidentRead(BaseModel):
     updated_at: datetime
     mitigated_at: datetime | None
     resolved_at: datetime | None
+    created_by: UserRef | None
+    updated_by: UserRef | None
+    archived_at: datetime | None
+    archived_by: UserRef | None
 
 
-class IncidentListParams(BaseModel):
-    """Query parameters of `GET /api/incidents/`. `severity` and `status` may repeat (any of them matches)."""
-
+class PageParams(BaseModel):
     page: int = Field(1, ge=1, le=2_147_483_647)
     limit: int = Field(20, ge=1, le=100)
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a list, with the total that match and the number of pages."""
+
+    items: list[ItemT]
+    total: int
+    page: int
+    limit: int
+    pages: int
+
+    @classmethod
+    def of(cls, items: list[ItemT], total: int, params: PageParams) -> "Page[ItemT]":
+        return cls(items=items, total=total, page=params.page, limit=params.limit, pages=-(-total // params.limit))
+
+
+class IncidentListParams(PageParams):
+    """Query parameters of `GET /api/incidents/`. `severity` and `status` may repeat (any of them matches)."""
     search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
         None, description="Case-insensitive substring of the title or the service."
     )
@@ -113,14 +156,138 @@ class IncidentListParams(BaseModel):
     status: list[Status] = Field(default_factory=list)
     sort_by: SortColumn = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
+    archived: bool = Field(False, description="Admins only: list the archived incidents instead.")
 
 
-class IncidentPage(BaseModel):
-    items: list[IncidentRead]
-    total: int
-    page: int
-    limit: int
-    pages: int
+IncidentPage = Page[IncidentRead]
+
+
+# --- accounts ------------------------------------------------------------------------------------------------
+
+DisplayName = required_text(100)
+# Never truncated: a password longer than 128 characters is refused, not cut.
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+
+
+def _email(value: str) -> str:
+    """A valid address (email-validator's rules, without a DNS look-up), lower-cased."""
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from exc
+    return checked.normalized.lower()
+
+
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        json_schema_extra={"format": "email"},
+        description="Compared case-insensitively. Special-use domains (.test, .local, .invalid, ...) are refused.",
+    ),
+    AfterValidator(_email),
+]
+
+
+def _iso_time_only(value: object) -> object:
+    """Refuse numbers (which pydantic would read as Unix time): times are ISO 8601 with an offset."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("give a time as ISO 8601 with an offset, e.g. 2026-11-27T03:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only)]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    display_name: str
+    role: Role
+
+
+class UserRead(Me):
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserCreate(StrictBody):
+    email: Email
+    display_name: DisplayName
+    role: Role
+    password: Password
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "sam@example.com", "display_name": "Sam Rivera", "role": "responder",
+                 "password": "correct horse battery"}
+            ]
+        }
+    )
+
+
+class UserUpdate(StrictBody):
+    display_name: DisplayName = None  # type: ignore[assignment]
+    role: Role = None  # type: ignore[assignment]
+    password: Password = None  # type: ignore[assignment]
+    is_active: StrictBool = None  # type: ignore[assignment]
+
+
+UserPage = Page[UserRead]
+
+
+# --- audit trail ---------------------------------------------------------------------------------------------
+
+
+class FieldChange(BaseModel):
+    old: Any
+    new: Any
+
+
+class EventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    incident_id: int
+    action: EventAction
+    actor: UserRef | None = Field(description="Null for changes no person made (seeded data).")
+    changes: dict[str, FieldChange] | None
+    note: str | None
+    request_id: str | None
+    created_at: datetime
+
+
+EventPage = Page[EventRead]
+
+
+class NoteCreate(StrictBody):
+    text: required_text(10_000)  # type: ignore[valid-type]
+
+
+class EventListParams(PageParams):
+    limit: int = Field(50, ge=1, le=100)
+
+
+class AuditParams(PageParams):
+    """Filters of `GET /api/audit`; `action` may repeat."""
+
+    limit: int = Field(50, ge=1, le=100)
+    actor_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    incident_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    action: list[EventAction] = Field(default_factory=list)
+    since: IsoTime | None = Field(None, description="Events at or after this time (ISO 8601 with offset).")
+    until: IsoTime | None = Field(None, description="Events before this time (ISO 8601 with offset).")
 
 
 class Health(BaseModel):

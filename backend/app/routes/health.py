@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.deps import Public
 from app.errors import AppError, responses
 from app.schemas import Health
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/api", tags=["health"])
 logger = logging.getLogger("app.health")
 
 
-@router.get("/health", response_model=Health, responses=responses(503))
+@router.get("/health", response_model=Health, dependencies=[Public], responses=responses(503))
 def health(request: Request) -> Health:
     try:
         with request.app.state.session_factory() as session:

@@ -4,40 +4,97 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.deps import CurrentIncident, SessionDep
+from app.deps import (
+    AdminActor,
+    AnyIncident,
+    LiveIncident,
+    ResponderActor,
+    SessionDep,
+    ViewerUser,
+    VisibleIncident,
+    require_admin_for_archived,
+)
 from app.errors import responses
-from app.schemas import IncidentCreate, IncidentListParams, IncidentPage, IncidentRead, IncidentUpdate
+from app.schemas import (
+    EventListParams,
+    EventPage,
+    EventRead,
+    IncidentCreate,
+    IncidentListParams,
+    IncidentPage,
+    IncidentRead,
+    IncidentUpdate,
+    NoteCreate,
+)
+from app.services import audit
 from app.services import incidents as incident_service
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
+SIGNED_IN = (401, 403)
+# The caller comes first in each signature: dependencies resolve in order, so a caller whose role is too low gets
+# 403 before any look-up of the incident.
 
-@router.post("/", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, responses=responses(400, 422))
+
+@router.post(
+    "/", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 422)
+)
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, include_in_schema=False)
-def create_incident(data: IncidentCreate, session: SessionDep, response: Response) -> IncidentRead:
-    incident = incident_service.create_incident(session, data)
+def create_incident(
+    data: IncidentCreate, session: SessionDep, actor: ResponderActor, response: Response
+) -> IncidentRead:
+    incident = incident_service.create_incident(session, data, actor)
     response.headers["Location"] = f"/api/incidents/{incident.id}"
     return IncidentRead.model_validate(incident)
 
 
-@router.get("/", response_model=IncidentPage, responses=responses(422))
+@router.get("/", response_model=IncidentPage, responses=responses(*SIGNED_IN, 422))
 @router.get("", response_model=IncidentPage, include_in_schema=False)
-def list_incidents(params: Annotated[IncidentListParams, Query()], session: SessionDep) -> IncidentPage:
+def list_incidents(
+    params: Annotated[IncidentListParams, Query()], session: SessionDep, user: ViewerUser
+) -> IncidentPage:
+    require_admin_for_archived(user, params.archived)
     items, total = incident_service.list_incidents(session, params)
-    return IncidentPage(
-        items=[IncidentRead.model_validate(item) for item in items],
-        total=total,
-        page=params.page,
-        limit=params.limit,
-        pages=-(-total // params.limit),
-    )
+    return IncidentPage.of([IncidentRead.model_validate(item) for item in items], total, params)
 
 
-@router.get("/{incident_id}", response_model=IncidentRead, responses=responses(404, 422))
-def get_incident(incident: CurrentIncident) -> IncidentRead:
+@router.get("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
+def get_incident(incident: VisibleIncident) -> IncidentRead:
     return IncidentRead.model_validate(incident)
 
 
-@router.patch("/{incident_id}", response_model=IncidentRead, responses=responses(400, 404, 422))
-def update_incident(data: IncidentUpdate, incident: CurrentIncident, session: SessionDep) -> IncidentRead:
-    return IncidentRead.model_validate(incident_service.update_incident(session, incident, data))
+@router.patch("/{incident_id}", response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 404, 422))
+def update_incident(
+    actor: ResponderActor, data: IncidentUpdate, incident: LiveIncident, session: SessionDep
+) -> IncidentRead:
+    return IncidentRead.model_validate(incident_service.update_incident(session, incident, data, actor))
+
+
+@router.delete("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
+def archive_incident(actor: AdminActor, incident: LiveIncident, session: SessionDep) -> IncidentRead:
+    """Archive the incident: it stays, with its history, but only admins can see it (`archived=true`)."""
+    return IncidentRead.model_validate(incident_service.archive_incident(session, incident, actor))
+
+
+@router.post("/{incident_id}/restore", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 409, 422))
+def restore_incident(actor: AdminActor, incident: AnyIncident, session: SessionDep) -> IncidentRead:
+    return IncidentRead.model_validate(incident_service.restore_incident(session, incident, actor))
+
+
+@router.get("/{incident_id}/events", response_model=EventPage, responses=responses(*SIGNED_IN, 404, 422))
+def list_events(
+    incident: VisibleIncident, params: Annotated[EventListParams, Query()], session: SessionDep
+) -> EventPage:
+    """The incident's timeline, oldest first."""
+    items, total = audit.incident_events(session, incident.id, params)
+    return EventPage.of([EventRead.model_validate(item) for item in items], total, params)
+
+
+@router.post(
+    "/{incident_id}/notes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventRead,
+    responses=responses(400, *SIGNED_IN, 404, 422),
+)
+def add_note(actor: ResponderActor, data: NoteCreate, incident: LiveIncident, session: SessionDep) -> EventRead:
+    return EventRead.model_validate(incident_service.add_note(session, incident, actor, data.text))

@@ -7,9 +7,14 @@ from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
-from app.errors import NotFound
-from app.models import Incident, Status
+from app.errors import AppError, NotFound
+from app.models import EventAction, Incident, IncidentEvent, Status
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
+from app.services import audit
+from app.services.audit import Actor
+
+# What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
+TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
 
 # The whitelist that reaches ORDER BY: only these attributes can ever be sorted on.
 SORT_COLUMNS = {
@@ -25,7 +30,10 @@ SORT_COLUMNS = {
 
 
 def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    # Archived incidents are in no list but the archived one.
+    conditions: list[ColumnElement[bool]] = [
+        Incident.archived_at.is_not(None) if params.archived else Incident.archived_at.is_(None)
+    ]
     if params.search:
         conditions.append(
             or_(
@@ -59,11 +67,16 @@ def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequen
     return items, total
 
 
-def get_incident(session: Session, incident_id: int) -> Incident:
+def get_incident(session: Session, incident_id: int, *, include_archived: bool = False) -> Incident:
+    """The incident, or NotFound; an archived one is found only when asked for."""
     incident = session.get(Incident, incident_id)
-    if incident is None:
+    if incident is None or (incident.archived_at is not None and not include_archived):
         raise NotFound(f"Incident {incident_id} not found.")
     return incident
+
+
+def _snapshot(incident: Incident) -> dict:
+    return {field: getattr(incident, field) for field in TRACKED_FIELDS}
 
 
 def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
@@ -81,7 +94,7 @@ def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
     incident.status = status
 
 
-def create_incident(session: Session, data: IncidentCreate) -> Incident:
+def create_incident(session: Session, data: IncidentCreate, actor: Actor) -> Incident:
     now = utcnow()
     incident = Incident(
         title=data.title,
@@ -91,26 +104,57 @@ def create_incident(session: Session, data: IncidentCreate) -> Incident:
         description=data.description,
         created_at=now,
         updated_at=now,
+        created_by=actor.user,
+        updated_by=actor.user,
     )
     _apply_status(incident, data.status, now)
     session.add(incident)
     session.flush()
+    audit.record(session, incident, actor, EventAction.CREATED, changes=audit.diff({}, _snapshot(incident)), at=now)
     return incident
 
 
-def update_incident(session: Session, incident: Incident, data: IncidentUpdate) -> Incident:
-    """Apply the fields that were sent. Returns the incident; `updated_at` moves only if something changed."""
+def update_incident(session: Session, incident: Incident, data: IncidentUpdate, actor: Actor) -> Incident:
+    """Apply the fields that were sent. Only a real change moves `updated_at` and writes an event."""
     changes = data.model_dump(exclude_unset=True)
+    before = _snapshot(incident)
     now = utcnow()
-    changed = False
     for field in ("title", "service", "severity", "description"):
-        if field in changes and getattr(incident, field) != changes[field]:
+        if field in changes:
             setattr(incident, field, changes[field])
-            changed = True
     if "status" in changes and changes["status"] != incident.status:
         _apply_status(incident, changes["status"], now)
-        changed = True
+    changed = audit.diff(before, _snapshot(incident))
     if changed:
         incident.updated_at = now
+        incident.updated_by = actor.user
         session.flush()
+        audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
+    return incident
+
+
+def add_note(session: Session, incident: Incident, actor: Actor, text: str) -> IncidentEvent:
+    return audit.record(session, incident, actor, EventAction.NOTE_ADDED, note=text)
+
+
+def archive_incident(session: Session, incident: Incident, actor: Actor) -> Incident:
+    """Hide the incident from everyone but admins; the row and its history stay."""
+    now = utcnow()
+    incident.archived_at = now
+    incident.archived_by = actor.user
+    session.flush()
+    changes = audit.diff({"archived_at": None}, {"archived_at": now})
+    audit.record(session, incident, actor, EventAction.ARCHIVED, changes=changes, at=now)
+    return incident
+
+
+def restore_incident(session: Session, incident: Incident, actor: Actor) -> Incident:
+    if incident.archived_at is None:
+        raise AppError(409, f"Incident {incident.id} is not archived.")
+    before = incident.archived_at
+    incident.archived_at = None
+    incident.archived_by = None
+    session.flush()
+    changes = audit.diff({"archived_at": before}, {"archived_at": None})
+    audit.record(session, incident, actor, EventAction.RESTORED, changes=changes)
     return incident

@@ -1,0 +1,94 @@
+"""The audit trail. Events are added in the caller's transaction, so a change and its event commit or roll back
+together; nothing here updates or deletes an event."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from app.models import EventAction, Incident, IncidentEvent, User
+from app.schemas import AuditParams, PageParams
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and the request they act through (its id goes into every event)."""
+
+    user: User
+    request_id: str | None = None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value for the `changes` column."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fields whose values differ, as {"field": {"old": ..., "new": ...}}."""
+    return {
+        field: {"old": _plain(before.get(field)), "new": _plain(after[field])}
+        for field in after
+        if _plain(before.get(field)) != _plain(after[field])
+    }
+
+
+def record(
+    session: Session, incident: Incident, actor: Actor, action: EventAction, *,
+    changes: dict[str, dict[str, Any]] | None = None, note: str | None = None, at: datetime | None = None,
+) -> IncidentEvent:
+    event = IncidentEvent(
+        incident_id=incident.id, actor_id=actor.user.id, action=action, changes=changes or None, note=note,
+        request_id=actor.request_id,
+    )
+    if at is not None:
+        event.created_at = at
+    session.add(event)
+    session.flush()
+    return event
+
+
+def incident_events(session: Session, incident_id: int, params: PageParams) -> tuple[Sequence[IncidentEvent], int]:
+    """One page of an incident's timeline, oldest first."""
+    where = IncidentEvent.incident_id == incident_id
+    total = session.scalar(select(func.count()).select_from(IncidentEvent).where(where)) or 0
+    items = session.scalars(
+        select(IncidentEvent).where(where).order_by(IncidentEvent.id.asc())
+        .limit(params.limit).offset((params.page - 1) * params.limit)
+    ).all()
+    return items, total
+
+
+def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if params.actor_id is not None:
+        conditions.append(IncidentEvent.actor_id == params.actor_id)
+    if params.incident_id is not None:
+        conditions.append(IncidentEvent.incident_id == params.incident_id)
+    if params.action:
+        conditions.append(IncidentEvent.action.in_(params.action))
+    if params.since is not None:
+        conditions.append(IncidentEvent.created_at >= params.since)
+    if params.until is not None:
+        conditions.append(IncidentEvent.created_at < params.until)
+    return conditions
+
+
+def audit_log(session: Session, params: AuditParams) -> tuple[Sequence[IncidentEvent], int]:
+    """Every event, newest first, filtered by actor, incident, action and time range."""
+    conditions = _audit_filters(params)
+    total = session.scalar(select(func.count()).select_from(IncidentEvent).where(*conditions)) or 0
+    items = session.scalars(
+        select(IncidentEvent).where(*conditions)
+        .order_by(IncidentEvent.created_at.desc(), IncidentEvent.id.desc())
+        .limit(params.limit).offset((params.page - 1) * params.limit)
+    ).all()
+    return items, total
+
