@@ -12,8 +12,6 @@ from app.database import create_db_engine
 from app.models import Incident
 from tests.conftest import alembic_config, migrate, mysql_url_or_skip, reset_mysql_database
 
-MIGRATIONS_DATABASE = "incident_tracker_test_migrations"
-
 
 def table_names(url: str) -> set[str]:
     engine = create_db_engine(url)
@@ -24,9 +22,16 @@ def table_names(url: str) -> set[str]:
 
 
 def index_names(url: str) -> set[str]:
+    """The indexes of every table, less those MySQL reports for foreign keys and unique constraints."""
     engine = create_db_engine(url)
     try:
-        return {index["name"] for index in inspect(engine).get_indexes("incidents")}
+        inspector = inspect(engine)
+        names = set()
+        for table in inspector.get_table_names():
+            constraints = {key["name"] for key in inspector.get_foreign_keys(table)}
+            constraints |= {unique["name"] for unique in inspector.get_unique_constraints(table)}
+            names |= {index["name"] for index in inspector.get_indexes(table)} - constraints
+        return names
     finally:
         engine.dispose()
 
@@ -37,12 +42,14 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    url = make_url(mysql_url_or_skip()).set(database=MIGRATIONS_DATABASE).render_as_string(hide_password=False)
+    suite_url = make_url(mysql_url_or_skip())
+    database = f"{suite_url.database}_migrations"
+    url = suite_url.set(database=database).render_as_string(hide_password=False)
     reset_mysql_database(url)
     yield url
-    server = create_db_engine(make_url(url).set(database="").render_as_string(hide_password=False))
+    server = create_db_engine(suite_url.set(database="").render_as_string(hide_password=False))
     with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{MIGRATIONS_DATABASE}`"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
     server.dispose()
 
 

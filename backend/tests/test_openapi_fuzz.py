@@ -1,17 +1,27 @@
 """Schemathesis generates requests for every operation of the OpenAPI schema and checks every answer
-against it: status codes and bodies as declared, no 500s, valid data accepted and invalid data refused."""
+against it: status codes and bodies as declared, no 500s, valid data accepted and invalid data refused.
+
+It calls as an admin, who may use every operation; before each call the admin is made active again, in case a
+generated request deactivated or demoted it."""
 
 import os
 import shutil
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.database import utcnow
 from app.main import create_app
+from app.models import Role, User
+from app.security import create_access_token, hash_password
 from tests.conftest import migrate
 
 # The schema is read when the tests are collected, so the app is built then; its database file is made
@@ -22,12 +32,26 @@ app = create_app(Settings(database_url=_db_url, app_env="test"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fuzz_database():
+@pytest.fixture(scope="module")
+def admin_headers():
     migrate(_db_url)
-    yield
+    now = utcnow()
+    with Session(app.state.engine) as session, session.begin():
+        admin = User(email="fuzz-admin@example.com", display_name="Fuzz Admin", role=Role.ADMIN,
+                     password_hash=hash_password("fuzz-admin-password"), is_active=True, created_at=now, updated_at=now)
+        session.add(admin)
+        session.flush()
+        admin_id = admin.id
+    token = create_access_token(str(admin_id), app.state.settings.secret_key, timedelta(hours=1))
+    yield admin_id, {"Authorization": f"Bearer {token}"}
     app.state.engine.dispose()
     shutil.rmtree(_db_dir, ignore_errors=True)
+
+
+# Checks left out, each with its reason: the email format cannot say that email-validator refuses special-use
+# domains (.test, .local, ...), which the generator produces, so for creating users a valid-looking email may be
+# refused; every other operation runs every check.
+EXCLUDED_CHECKS = {("POST", "/api/users"): [positive_data_acceptance]}
 
 
 # Examples per operation; FUZZ_EXAMPLES=500 for a longer hunt.
@@ -36,5 +60,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_to_the_schema(case):
-    case.call_and_validate()
+def test_every_operation_conforms_to_the_schema(case, admin_headers):
+    admin_id, headers = admin_headers
+    with Session(app.state.engine) as session, session.begin():
+        session.execute(update(User).where(User.id == admin_id).values(is_active=True, role=Role.ADMIN))
+    case.call_and_validate(headers=headers, excluded_checks=EXCLUDED_CHECKS.get((case.method, case.path), []))

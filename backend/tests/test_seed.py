@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 import seed as seed_script
 from app.database import utcnow
-from app.models import Incident, Severity, Status
+from app.models import EventAction, Incident, IncidentEvent, Role, Severity, Status, User
 from tests.conftest import clear_tables
 
 
@@ -70,3 +70,44 @@ def test_command_line_refuses_a_count_below_one(capsys):
         seed_script.main(["--count", "0"])
     assert exit_info.value.code == 2
     assert "--count must be at least 1" in capsys.readouterr().err
+
+
+def test_seeded_incidents_carry_their_history_by_the_accounts_that_may_edit(session):
+    now = utcnow()
+    editors = []
+    for email, role in (("ed@example.com", Role.RESPONDER), ("al@example.com", Role.ADMIN),
+                        ("vi@example.com", Role.VIEWER)):
+        user = User(email=email, display_name=email, role=role, password_hash="x", created_at=now, updated_at=now)
+        session.add(user)
+        session.flush()
+        if role != Role.VIEWER:
+            editors.append(user.id)
+    session.commit()
+
+    seed_script.seed(session, 60, rng=random.Random(3))
+    session.commit()
+
+    for incident in session.scalars(select(Incident)).all():
+        events = session.scalars(
+            select(IncidentEvent).where(IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.id)
+        ).all()
+        steps = [(event.action, (event.changes or {}).get("status", {}).get("new")) for event in events]
+        expected = [(EventAction.CREATED, "OPEN")]
+        if incident.mitigated_at:
+            expected.append((EventAction.UPDATED, "MITIGATED"))
+        if incident.resolved_at:
+            expected.append((EventAction.UPDATED, "RESOLVED"))
+        assert steps == expected
+        assert events[0].created_at == incident.created_at
+        assert events[-1].created_at == incident.updated_at
+        assert incident.created_by_id in editors and incident.updated_by_id in editors
+        assert {event.actor_id for event in events} <= set(editors)
+
+
+def test_without_accounts_the_history_has_no_actor(session):
+    seed_script.seed(session, 10, rng=random.Random(5))
+    session.commit()
+
+    assert session.scalar(select(func.count()).select_from(IncidentEvent)) >= 10
+    assert session.scalars(select(IncidentEvent.actor_id).distinct()).all() == [None]
+    assert session.scalars(select(Incident.created_by_id).distinct()).all() == [None]

@@ -10,15 +10,21 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Incident, Severity, Status
+from app.models import EventAction, Incident, IncidentEvent, Severity, Status, User
 
 API = "/api/incidents/"
 PROBLEM_JSON = "application/problem+json"
 INCIDENT_KEYS = {
     "id", "title", "service", "severity", "status", "description",
     "created_at", "updated_at", "mitigated_at", "resolved_at",
+    "created_by", "updated_by", "archived_at", "archived_by",
 }
 TIME_KEYS = ("created_at", "updated_at", "mitigated_at", "resolved_at")
+# Every timestamp of an incident, including the archive stamp (null on a live incident).
+ALL_TIME_KEYS = (*TIME_KEYS, "archived_at")
+# The people an incident names, as {"id": ..., "display_name": ...} or null.
+PEOPLE_KEYS = ("created_by", "updated_by", "archived_by")
+EVENT_KEYS = {"id", "incident_id", "action", "actor", "changes", "note", "request_id", "created_at"}
 # UTC ISO 8601 with an explicit offset: Z or +00:00.
 UTC_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
 # A fixed point in the past, so that "did not move" and "moved" are exact comparisons.
@@ -65,6 +71,26 @@ def insert_incident(session: Session, **fields: Any) -> int:
     return insert_incidents(session, fields)[0]
 
 
+def insert_events(session: Session, *rows: dict[str, Any]) -> list[int]:
+    """Insert audit events directly (each row needs incident_id; defaults: a note by nobody at BASE_TIME);
+    returns their ids in insertion order."""
+    events = []
+    for row in rows:
+        fields: dict[str, Any] = {"action": "note_added", "note": "seeded", "created_at": BASE_TIME, **row}
+        fields["action"] = EventAction(fields["action"])
+        events.append(IncidentEvent(**fields))
+        session.add(events[-1])
+        session.flush()
+    ids = [event.id for event in events]
+    session.commit()
+    return ids
+
+
+def user_ref(user: Any) -> dict[str, Any] | None:
+    """How the API shows a person next to what they did: an account, a stored User, or None."""
+    return None if user is None else {"id": user.id, "display_name": user.display_name}
+
+
 def count_incidents(session: Session) -> int:
     session.rollback()  # end any open transaction: on MySQL (REPEATABLE READ) it would hide the API's commits
     return session.scalar(select(func.count()).select_from(Incident)) or 0
@@ -79,8 +105,30 @@ def stored_incident(session: Session, incident_id: int) -> dict[str, Any] | None
     return {
         "id": incident.id, "title": incident.title, "service": incident.service,
         "severity": incident.severity.value, "status": incident.status.value, "description": incident.description,
-        **{key: getattr(incident, key) for key in TIME_KEYS},
+        **{key: getattr(incident, key) for key in ALL_TIME_KEYS},
+        **{key: user_ref(getattr(incident, key)) for key in PEOPLE_KEYS},
     }
+
+
+def stored_events(session: Session, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """The stored audit trail (of one incident, or all of it) in id order, as plain values, read afresh."""
+    session.rollback()
+    query = select(IncidentEvent).order_by(IncidentEvent.id)
+    if incident_id is not None:
+        query = query.where(IncidentEvent.incident_id == incident_id)
+    return [
+        {
+            "id": event.id, "incident_id": event.incident_id, "action": event.action.value,
+            "actor": user_ref(event.actor), "changes": event.changes, "note": event.note,
+            "request_id": event.request_id, "created_at": event.created_at,
+        }
+        for event in session.scalars(query).unique()
+    ]
+
+
+def stored_user(session: Session, user_id: int) -> User | None:
+    session.rollback()
+    return session.get(User, user_id)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -94,7 +142,13 @@ def parse_time(value: str | None) -> datetime | None:
 
 def as_stored(body: dict[str, Any]) -> dict[str, Any]:
     """An API incident with its timestamps parsed, comparable with `stored_incident()`."""
-    return {**body, **{key: parse_time(body[key]) for key in TIME_KEYS}}
+    return {**body, **{key: parse_time(body[key]) for key in ALL_TIME_KEYS}}
+
+
+def as_stored_event(body: dict[str, Any]) -> dict[str, Any]:
+    """An API event with its time parsed, comparable with `stored_events()`."""
+    assert set(body) == EVENT_KEYS, body
+    return {**body, "created_at": parse_time(body["created_at"])}
 
 
 def list_page(client: TestClient, **params: Any) -> dict[str, Any]:

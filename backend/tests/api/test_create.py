@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.models import Role
 from tests.api.helpers import (
     API,
     INCIDENT_KEYS,
@@ -18,7 +19,7 @@ from tests.api.helpers import (
 )
 
 
-def test_create_returns_201_the_incident_and_its_location(client, db_session):
+def test_create_returns_201_the_incident_and_its_location(client, db_session, refs):
     before = datetime.now(UTC)
     response = client.post(API, json=incident_payload(), follow_redirects=False)
     after = datetime.now(UTC)
@@ -41,15 +42,38 @@ def test_create_returns_201_the_incident_and_its_location(client, db_session):
     assert before <= created_at <= after  # a UTC "now", whatever the machine's time zone
     assert body["updated_at"] == body["created_at"]
     assert (body["mitigated_at"], body["resolved_at"]) == (None, None)
+    assert body["created_by"] == body["updated_by"] == refs[Role.RESPONDER]
+    assert (body["archived_at"], body["archived_by"]) == (None, None)
     assert count_incidents(db_session) == 1
 
 
-def test_create_stores_exactly_what_it_returns(client, db_session):
+def test_create_stores_exactly_what_it_returns(client, db_session, refs):
     body = make_incident(client, description="p99 doubled after the 14:05 deploy.", severity="SEV1")
 
     assert stored_incident(db_session, body["id"]) == as_stored(body)
     assert body["description"] == "p99 doubled after the 14:05 deploy."
     assert body["severity"] == "SEV1"
+    assert stored_incident(db_session, body["id"])["created_by"] == refs[Role.RESPONDER]
+
+
+@pytest.mark.parametrize("role", [Role.RESPONDER, Role.ADMIN])
+def test_the_creator_is_the_signed_in_account(client, auth_headers, db_session, refs, role):
+    response = client.post(API, json=incident_payload(), headers=auth_headers(role))
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["created_by"] == body["updated_by"] == refs[role]
+    assert stored_incident(db_session, body["id"]) == as_stored(body)
+
+
+@pytest.mark.parametrize(
+    "field", ["created_by", "updated_by", "archived_at", "archived_by", "created_by_id", "updated_by_id"]
+)
+def test_create_refuses_the_server_owned_people_and_archive_fields(client, db_session, field):
+    value = "2024-01-01T00:00:00Z" if field == "archived_at" else 1
+
+    assert_invalid(client.post(API, json=incident_payload(**{field: value})), ("body", field))
+    assert count_incidents(db_session) == 0
 
 
 def test_each_create_gets_its_own_id_and_location(client, db_session):

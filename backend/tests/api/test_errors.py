@@ -5,8 +5,17 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.models import Role
 from app.services import incidents as incident_service
-from tests.api.helpers import API, PROBLEM_JSON, assert_invalid, assert_problem, count_incidents, incident_payload
+from tests.api.helpers import (
+    API,
+    PROBLEM_JSON,
+    assert_invalid,
+    assert_problem,
+    count_incidents,
+    incident_payload,
+    make_incident,
+)
 
 # --- the error shape ------------------------------------------------------------------------------------------
 
@@ -16,7 +25,7 @@ from tests.api.helpers import API, PROBLEM_JSON, assert_invalid, assert_problem,
     [
         pytest.param("GET", "/api/incidents/999999", {}, 404, id="unknown-incident"),
         pytest.param("GET", "/api/no-such-route", {}, 404, id="unknown-route"),
-        pytest.param("DELETE", "/api/incidents/1", {}, 405, id="method-not-allowed"),
+        pytest.param("PUT", "/api/incidents/1", {}, 405, id="method-not-allowed"),
         pytest.param("GET", API, {"params": {"limit": 0}}, 422, id="bad-query"),
         pytest.param("POST", API, {"json": {}}, 422, id="bad-body"),
         pytest.param("GET", "/api/incidents/abc", {}, 422, id="bad-path"),
@@ -31,8 +40,17 @@ def test_every_error_is_a_problem_with_exactly_the_documented_keys(client, metho
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        pytest.param("DELETE", "/api/incidents/1", "GET, PATCH", id="incident"),
+        pytest.param("PUT", "/api/incidents/1", "DELETE, GET, PATCH", id="incident"),
         pytest.param("PUT", API, "GET, POST", id="collection"),
+        pytest.param("DELETE", "/api/incidents", "GET, POST", id="collection-without-slash"),
+        pytest.param("GET", "/api/incidents/1/restore", "POST", id="restore"),
+        pytest.param("DELETE", "/api/incidents/1/events", "GET", id="events"),
+        pytest.param("GET", "/api/incidents/1/notes", "POST", id="notes"),
+        pytest.param("DELETE", "/api/users", "GET, POST", id="users"),
+        pytest.param("DELETE", "/api/users/1", "GET, PATCH", id="user"),
+        pytest.param("DELETE", "/api/audit", "GET", id="audit"),
+        pytest.param("GET", "/api/auth/token", "POST", id="token"),
+        pytest.param("POST", "/api/auth/me", "GET", id="me"),
         pytest.param("POST", "/api/health", "GET", id="health"),
     ],
 )
@@ -59,12 +77,12 @@ def test_a_404_says_which_incident(client):
     assert assert_problem(response, 404)["detail"] == "Incident 424242 not found."
 
 
-def test_a_500_is_a_problem_that_reveals_no_internals(app, client, monkeypatch):
+def test_a_500_is_a_problem_that_reveals_no_internals(app, client, auth_headers, monkeypatch):
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(incident_service, "list_incidents", explode)
-    response = TestClient(app, raise_server_exceptions=False).get(API)
+    response = TestClient(app, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
 
     body = assert_problem(response, 500)
     assert body["title"] == "Internal Server Error"
@@ -107,13 +125,29 @@ def test_health_is_503_when_the_database_does_not_answer(broken_url):
 
 # --- OpenAPI --------------------------------------------------------------------------------------------------
 
+# Every operation of the schema and exactly the error statuses it declares (read from routes/*.py). Sign-in also
+# answers 400 to a form it cannot parse (see test_openapi_declares_the_status_a_malformed_body_gets), so it must
+# declare it like every other operation that reads a body.
 DECLARED_ERRORS = {
-    ("/api/incidents/", "get"): {"422"},
-    ("/api/incidents/", "post"): {"422"},
-    ("/api/incidents/{incident_id}", "get"): {"404", "422"},
-    ("/api/incidents/{incident_id}", "patch"): {"404", "422"},
     ("/api/health", "get"): {"503"},
+    ("/api/auth/token", "post"): {"400", "401", "422", "429"},
+    ("/api/auth/me", "get"): {"401"},
+    ("/api/incidents/", "get"): {"401", "403", "422"},
+    ("/api/incidents/", "post"): {"400", "401", "403", "422"},
+    ("/api/incidents/{incident_id}", "get"): {"401", "403", "404", "422"},
+    ("/api/incidents/{incident_id}", "patch"): {"400", "401", "403", "404", "422"},
+    ("/api/incidents/{incident_id}", "delete"): {"401", "403", "404", "422"},
+    ("/api/incidents/{incident_id}/restore", "post"): {"401", "403", "404", "409", "422"},
+    ("/api/incidents/{incident_id}/events", "get"): {"401", "403", "404", "422"},
+    ("/api/incidents/{incident_id}/notes", "post"): {"400", "401", "403", "404", "422"},
+    ("/api/users", "get"): {"401", "403", "422"},
+    ("/api/users", "post"): {"400", "401", "403", "409", "422"},
+    ("/api/users/{user_id}", "get"): {"401", "403", "404", "422"},
+    ("/api/users/{user_id}", "patch"): {"400", "401", "403", "404", "409", "422"},
+    ("/api/audit", "get"): {"401", "403", "422"},
 }
+# The operations anyone may call; every other one needs the bearer token.
+PUBLIC_OPERATIONS = {("/api/health", "get"), ("/api/auth/token", "post")}
 
 
 @pytest.fixture
@@ -134,21 +168,48 @@ def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
     responses = openapi["paths"][path][method]["responses"]
 
     errors = {status for status in responses if not status.startswith("2")}
-    assert DECLARED_ERRORS[(path, method)] <= errors
+    assert errors == DECLARED_ERRORS[(path, method)]
     for status in errors:
         assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
-@pytest.mark.parametrize("method", ["post", "patch"])
-@pytest.mark.parametrize("content", [b"{not json", b'{"title": "\xff\xfe"}', b"\xff\xfe\x00"])
-def test_openapi_declares_the_status_a_malformed_body_gets(client, openapi, method, content):
-    incident_id = client.post(API, json=incident_payload()).json()["id"]
-    if method == "post":
-        path, url = "/api/incidents/", API
-    else:
-        path, url = "/api/incidents/{incident_id}", f"{API}{incident_id}"
+@pytest.mark.parametrize(("path", "method"), list(DECLARED_ERRORS))
+def test_openapi_says_which_operations_need_the_bearer_token(openapi, path, method):
+    security = openapi["paths"][path][method].get("security")
 
-    response = client.request(method.upper(), url, content=content, headers={"content-type": "application/json"})
+    if (path, method) in PUBLIC_OPERATIONS:
+        assert security is None
+    else:
+        assert security == [{"OAuth2PasswordBearer": []}]
+    assert openapi["components"]["securitySchemes"] == {
+        "OAuth2PasswordBearer": {"type": "oauth2", "flows": {"password": {"scopes": {}, "tokenUrl": "/api/auth/token"}}}
+    }
+
+
+# (schema path, method, URL, content type): every operation that reads a body.
+BODY_OPERATIONS = [
+    pytest.param("/api/incidents/", "post", "/api/incidents/", "application/json", id="create-incident"),
+    pytest.param("/api/incidents/{incident_id}", "patch", "/api/incidents/{incident_id}", "application/json",
+                 id="update-incident"),
+    pytest.param("/api/incidents/{incident_id}/notes", "post", "/api/incidents/{incident_id}/notes",
+                 "application/json", id="add-note"),
+    pytest.param("/api/users", "post", "/api/users", "application/json", id="create-user"),
+    pytest.param("/api/users/{user_id}", "patch", "/api/users/{user_id}", "application/json", id="update-user"),
+    pytest.param("/api/auth/token", "post", "/api/auth/token", "multipart/form-data", id="sign-in"),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "url", "content_type"), BODY_OPERATIONS)
+@pytest.mark.parametrize("content", [b"{not json", b'{"title": "\xff\xfe"}', b"\xff\xfe\x00"])
+def test_openapi_declares_the_status_a_malformed_body_gets(
+    client, accounts, auth_headers, openapi, path, method, url, content_type, content
+):
+    incident_id = make_incident(client)["id"]
+    target = url.format(incident_id=incident_id, user_id=accounts[Role.VIEWER].id)
+
+    response = client.request(
+        method.upper(), target, content=content, headers={"content-type": content_type, **auth_headers(Role.ADMIN)}
+    )
 
     assert response.status_code in (400, 422), response.text
     assert_problem(response, response.status_code)
@@ -203,7 +264,7 @@ def preflight(client, origin, method="POST"):
 
 
 @pytest.mark.parametrize("origin", ["http://localhost:5500", "http://127.0.0.1:5500"])
-@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
 def test_preflight_from_the_frontend_is_allowed(client, origin, method):
     response = preflight(client, origin, method)
 
@@ -211,6 +272,21 @@ def test_preflight_from_the_frontend_is_allowed(client, origin, method):
     assert response.headers["access-control-allow-origin"] == origin
     assert method in response.headers["access-control-allow-methods"]
     assert "content-type" in response.headers["access-control-allow-headers"].lower()
+
+
+def test_preflight_allows_the_token_and_the_request_id_headers(client):
+    response = client.options(
+        API,
+        headers={
+            "Origin": "http://localhost:5500",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    allowed = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "x-request-id"} <= allowed
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:5501", "https://localhost:5500"])
@@ -226,7 +302,7 @@ def test_a_cross_origin_create_exposes_the_location_header(client, db_session):
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "http://localhost:5500"
     exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
-    assert "location" in exposed
+    assert {"location", "x-request-id", "retry-after"} <= exposed
     assert count_incidents(db_session) == 1
 
 

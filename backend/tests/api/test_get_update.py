@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.models import Role
 from tests.api.helpers import (
     BASE_TIME,
     as_stored,
@@ -46,6 +47,10 @@ def test_get_returns_the_stored_row(client, db_session, seeded):
     assert as_stored(body) == stored_incident(db_session, seeded)
     assert {key: body[key] for key in ORIGINAL} == ORIGINAL
     assert parse_time(body["created_at"]) == parse_time(body["updated_at"]) == BASE_TIME
+    # Inserted without the API, so nobody is named; not archived.
+    assert {key: body[key] for key in ("created_by", "updated_by", "archived_at", "archived_by")} == dict.fromkeys(
+        ("created_by", "updated_by", "archived_at", "archived_by")
+    )
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH"])
@@ -77,7 +82,7 @@ def test_an_invalid_id_is_422_naming_the_path_param(client, db_session, seeded, 
     ],
     ids=["title", "service", "severity", "description", "several"],
 )
-def test_patch_changes_only_the_fields_sent(client, db_session, seeded, change):
+def test_patch_changes_only_the_fields_sent(client, db_session, refs, seeded, change):
     before = datetime.now(UTC)
     response = client.patch(url(seeded), json=change)
     after = datetime.now(UTC)
@@ -88,8 +93,31 @@ def test_patch_changes_only_the_fields_sent(client, db_session, seeded, change):
     assert parse_time(body["created_at"]) == BASE_TIME
     assert before <= parse_time(body["updated_at"]) <= after
     assert (body["mitigated_at"], body["resolved_at"]) == (None, None)
+    assert (body["created_by"], body["updated_by"]) == (None, refs[Role.RESPONDER])
+    assert (body["archived_at"], body["archived_by"]) == (None, None)
     assert stored_incident(db_session, seeded) == as_stored(body)
     assert client.get(url(seeded)).json() == body
+
+
+def test_the_last_editor_replaces_updated_by_and_the_creator_stays(client, auth_headers, db_session, refs):
+    created = make_incident(client)
+
+    edited = client.patch(url(created["id"]), json={"title": "Edited by the admin"}, headers=auth_headers(Role.ADMIN))
+
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    assert (body["created_by"], body["updated_by"]) == (refs[Role.RESPONDER], refs[Role.ADMIN])
+    assert stored_incident(db_session, created["id"]) == as_stored(body)
+
+
+def test_a_no_op_patch_keeps_the_last_editor(client, auth_headers, db_session, refs):
+    created = make_incident(client)
+
+    body = client.patch(url(created["id"]), json={"title": created["title"]}, headers=auth_headers(Role.ADMIN)).json()
+
+    assert body == created
+    assert body["updated_by"] == refs[Role.RESPONDER]
+    assert stored_incident(db_session, created["id"]) == as_stored(created)
 
 
 def test_patch_strips_title_and_service(client, db_session, seeded):
@@ -117,6 +145,7 @@ def test_an_empty_patch_is_a_200_no_op(client, db_session, seeded):
     assert response.status_code == 200, response.text
     assert response.json() == before
     assert parse_time(before["updated_at"]) == BASE_TIME
+    assert before["updated_by"] is None
     assert stored_incident(db_session, seeded) == as_stored(before)
 
 
@@ -137,7 +166,9 @@ def test_patch_with_unchanged_values_does_not_move_updated_at(client, db_session
 
     assert response.status_code == 200, response.text
     assert parse_time(response.json()["updated_at"]) == BASE_TIME
+    assert response.json()["updated_by"] is None
     assert stored_incident(db_session, seeded)["updated_at"] == BASE_TIME
+    assert stored_incident(db_session, seeded)["updated_by"] is None
 
 
 def test_clearing_an_already_empty_description_changes_nothing(client, db_session):
@@ -171,6 +202,10 @@ def test_clearing_an_already_empty_description_changes_nothing(client, db_sessio
         pytest.param({"updated_at": "2030-01-01T00:00:00Z"}, [("body", "updated_at")], id="updated_at"),
         pytest.param({"mitigated_at": "2030-01-01T00:00:00Z"}, [("body", "mitigated_at")], id="mitigated_at"),
         pytest.param({"resolved_at": "2030-01-01T00:00:00Z"}, [("body", "resolved_at")], id="resolved_at"),
+        pytest.param({"created_by": 1}, [("body", "created_by")], id="created_by"),
+        pytest.param({"updated_by": {"id": 1}}, [("body", "updated_by")], id="updated_by"),
+        pytest.param({"archived_at": "2030-01-01T00:00:00Z"}, [("body", "archived_at")], id="archived_at"),
+        pytest.param({"archived_by": 1}, [("body", "archived_by")], id="archived_by"),
         pytest.param(
             {"title": "valid new title", "severity": "SEV9"}, [("body", "severity")], id="one-bad-among-good",
         ),

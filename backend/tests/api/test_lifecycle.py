@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from app.models import Role
 from tests.api.helpers import (
     BASE_TIME,
     as_stored,
@@ -72,7 +73,9 @@ def test_status_defaults_to_open_without_stamps(client):
         pytest.param("RESOLVED_DIRECTLY", "OPEN", RESOLVED_AT, None, id="reopen-directly-resolved"),
     ],
 )
-def test_each_transition_sets_the_stamps(client, db_session, start, target, expected_mitigated, expected_resolved):
+def test_each_transition_sets_the_stamps(
+    client, db_session, refs, start, target, expected_mitigated, expected_resolved
+):
     incident_id = insert_incident(db_session, **AT_STATUS[start])
 
     body = set_status(client, incident_id, target)
@@ -82,6 +85,7 @@ def test_each_transition_sets_the_stamps(client, db_session, start, target, expe
     resolve = {"now": now, None: None}
     assert stamps(body) == (resolve.get(expected_mitigated, expected_mitigated), resolve[expected_resolved])
     assert parse_time(body["created_at"]) == BASE_TIME
+    assert (body["created_by"], body["updated_by"]) == (None, refs[Role.RESPONDER])
     assert stored_incident(db_session, incident_id) == as_stored(body)
 
 

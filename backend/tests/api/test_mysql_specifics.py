@@ -45,6 +45,22 @@ def test_emoji_and_other_multibyte_text_round_trip(client, db_session):
     assert stored_incident(db_session, created["id"]) == as_stored(created)
 
 
+def test_emoji_round_trip_through_the_audit_trail_and_accounts(client, auth_headers, db_session):
+    title, note, name = "Checkout down 🔥 café", "Rolled back 🚀 (naïve)", "Zoë 😀 Tester"
+    created = make_incident(client, title=title)
+    client.post(f"/api/incidents/{created['id']}/notes", json={"text": note})
+    user = client.post(
+        "/api/users", headers=auth_headers("admin"),
+        json={"email": "zoe@example.com", "display_name": name, "role": "viewer", "password": "emoji passphrase"},
+    )
+
+    events = client.get(f"/api/incidents/{created['id']}/events").json()["items"]
+    assert events[0]["changes"]["title"] == {"old": None, "new": title}
+    assert events[1]["note"] == note
+    assert user.status_code == 201, user.text
+    assert client.get(f"/api/users/{user.json()['id']}", headers=auth_headers("admin")).json()["display_name"] == name
+
+
 def test_lengths_are_counted_in_characters_not_bytes(client, db_session):
     title, service = "🔥" * 200, "🚀" * 100  # 800 and 400 bytes in UTF-8
 
@@ -172,6 +188,20 @@ def test_mysql_table_and_text_columns_are_utf8mb4(db_session):
 
     assert table_collation.startswith("utf8mb4_")
     assert charsets == dict.fromkeys(("title", "service", "severity", "status", "description"), "utf8mb4")
+
+
+@mysql_only
+def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
+    """InnoDB, or the foreign keys that keep the audit trail would be parsed and ignored."""
+    tables = dict(db_session.execute(
+        text("SELECT table_name, CONCAT(engine, ' ', table_collation) FROM information_schema.tables "
+             "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'")
+    ).all())
+
+    assert set(tables) == {"incidents", "users", "incident_events", "login_failures"}
+    for name, engine_and_collation in tables.items():
+        engine, collation = engine_and_collation.split(" ")
+        assert (engine, collation.split("_")[0]) == ("InnoDB", "utf8mb4"), name
 
 
 @mysql_only
