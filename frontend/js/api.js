@@ -1,6 +1,10 @@
 // The only module that talks to the API (the only `fetch` in the frontend).
 // Every failure becomes an ApiError: HTTP errors carry the RFC 9457 problem body,
 // a network failure has status 0.
+//
+// It also keeps the session: the access token lives here and nowhere else, goes out as
+// `Authorization: Bearer ...` on every call, and a 401 on a signed-in call (expired or revoked token)
+// clears it and sends the person to the sign-in page, which brings them back to the same URL.
 
 import { API_BASE_URL } from "./config.js";
 
@@ -9,14 +13,15 @@ const BASE_URL = API_BASE_URL.replace(/\/+$/, "");
 export class ApiError extends Error {
   /**
    * @param {string} message  human readable, safe to show to the user
-   * @param {{status?: number, problem?: object|null}} [options]
+   * @param {{status?: number, problem?: object|null, retryAfter?: number|null}} [options]
    */
-  constructor(message, { status = 0, problem = null } = {}) {
+  constructor(message, { status = 0, problem = null, retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.problem = problem;
     this.fieldErrors = fieldErrorsFrom(problem);
+    this.retryAfter = retryAfter; // seconds, from the Retry-After header of a 429
   }
 
   get isNetworkError() {
@@ -58,12 +63,190 @@ export function toQueryString(params = {}) {
   return text ? `?${text}` : "";
 }
 
-// The one place to add request headers (for example `Authorization: Bearer ...` later).
-function buildHeaders(hasBody) {
-  const headers = { Accept: "application/json, application/problem+json" };
-  if (hasBody) {
-    headers["Content-Type"] = "application/json";
+// ---------------------------------------------------------------------------
+// The session: one token, kept here only.
+//
+// localStorage, not sessionStorage: a link opened in a new tab (or the browser restarted) stays signed in,
+// as people expect of a work tool; the token's own lifetime (`expires_in`, hours) still ends the session.
+// The price is that any script running on our origin could read it, so the pages never put API data into
+// the DOM as markup (see dom.js) and the CSP of scripts/serve_web.py allows our own scripts only.
+
+export const TOKEN_KEY = "incident-tracker:session";
+// Set just before an expired session is sent to sign in, so the sign-in page can say why.
+export const EXPIRED_KEY = "incident-tracker:session-expired";
+
+let mePromise = null; // GET /api/auth/me, once per page load
+let ranOut = false; // a token was found past its lifetime (and forgotten) on this page
+
+const storage = {
+  get(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null; // storage disabled: signed out
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, value);
+    } catch {
+      // storage disabled: this page still works until it is left
+    }
+  },
+  remove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch {
+      // nothing stored
+    }
+  },
+};
+
+/**
+ * The stored token, or null when there is none or it has expired. The expiry is measured on this
+ * browser's own clock from `expires_in` (no clock skew); the API stays the judge of validity.
+ */
+export function getToken() {
+  let saved = null;
+  try {
+    saved = JSON.parse(storage.get(TOKEN_KEY) ?? "null");
+  } catch {
+    saved = null;
   }
+  if (!saved || typeof saved.access_token !== "string" || !saved.access_token) return null;
+  if (typeof saved.expires_at === "number" && saved.expires_at <= Date.now()) {
+    clearToken();
+    ranOut = true;
+    return null;
+  }
+  return saved.access_token;
+}
+
+function saveToken({ access_token: accessToken, expires_in: expiresIn }) {
+  const expiresAt = Number.isFinite(expiresIn) ? Date.now() + expiresIn * 1000 : null;
+  storage.set(TOKEN_KEY, JSON.stringify({ access_token: accessToken, expires_at: expiresAt }));
+}
+
+export function clearToken() {
+  storage.remove(TOKEN_KEY);
+  mePromise = null;
+}
+
+export function isSignedIn() {
+  return getToken() !== null;
+}
+
+// ---------------------------------------------------------------------------
+// Going to the sign-in page, and back
+
+const PAGES = ["index.html", "create.html", "detail.html"];
+
+/** This page's path and query ("/detail.html?id=5"): where sign-in brings the person back. */
+export function currentPageUrl() {
+  return `${location.pathname}${location.search}`;
+}
+
+export function loginUrl(next = currentPageUrl()) {
+  return `login.html?next=${encodeURIComponent(next)}`;
+}
+
+/**
+ * Where to go after signing in: `next` if it is a relative path to one of our pages on this origin
+ * (in the same folder as the sign-in page), else index.html. Returns a path with its query and hash.
+ */
+export function safeNext(next, base = location.href) {
+  const fallback = "index.html";
+  if (typeof next !== "string" || next === "" || next.length > 2000) return fallback;
+  // Relative only: no scheme ("https:", "javascript:"), no protocol-relative "//host", no backslashes
+  // (browsers read "/\host" as "//host"), no control characters.
+  if (/^[a-z][a-z\d+.-]*:/i.test(next) || next.startsWith("//") || /[\\\u0000-\u001f\u007f]/.test(next)) {
+    return fallback;
+  }
+  let url;
+  let baseUrl;
+  try {
+    baseUrl = new URL(base);
+    url = new URL(next, baseUrl);
+  } catch {
+    return fallback;
+  }
+  const folder = baseUrl.pathname.slice(0, baseUrl.pathname.lastIndexOf("/") + 1);
+  const name = url.pathname.startsWith(folder) ? url.pathname.slice(folder.length) : null;
+  if (url.origin !== baseUrl.origin || name === null || !(name === "" || PAGES.includes(name))) {
+    return fallback;
+  }
+  return `${url.pathname}${url.search}${url.hash}`;
+}
+
+const expiryHandlers = [];
+let leaving = false;
+
+/**
+ * `handler()` runs just before an expired session leaves the page for the sign-in page: the place to
+ * keep unsaved form values (in sessionStorage) so they can be restored on the way back.
+ */
+export function onSessionExpired(handler) {
+  expiryHandlers.push(handler);
+}
+
+/**
+ * The session ended while the page was open (the API refused the token, or it is gone: it ran out, or the
+ * person signed out in another tab): forget it, let the page keep its drafts, and go to sign in (once).
+ */
+function sessionExpired() {
+  clearToken();
+  if (leaving) return;
+  leaving = true;
+  for (const handler of expiryHandlers) {
+    try {
+      handler();
+    } catch {
+      // a failed draft must not keep the person on a page that cannot work
+    }
+  }
+  try {
+    sessionStorage.setItem(EXPIRED_KEY, "1");
+  } catch {
+    // only changes the sign-in page's wording
+  }
+  location.replace(loginUrl());
+}
+
+/** Signed out when the page opens: go to sign in now, coming back here afterwards. */
+export function redirectToLogin() {
+  if (leaving) return;
+  leaving = true;
+  if (ranOut) {
+    try {
+      sessionStorage.setItem(EXPIRED_KEY, "1");
+    } catch {
+      // only changes the sign-in page's wording
+    }
+  }
+  location.replace(loginUrl());
+}
+
+/** Sign out: forget the token and go to the sign-in page. */
+export function signOut() {
+  clearToken();
+  leaving = true;
+  location.assign("login.html");
+}
+
+// A promise that never settles: what a call answers while the page is on its way to the sign-in page,
+// so that no error flashes up and busy buttons stay busy until the page is gone.
+const NEVER = new Promise(() => {});
+
+// ---------------------------------------------------------------------------
+// Requests
+
+// The one place where request headers are built.
+function buildHeaders({ json = false, form = false, auth = true } = {}) {
+  const headers = { Accept: "application/json, application/problem+json" };
+  if (json) headers["Content-Type"] = "application/json";
+  if (form) headers["Content-Type"] = "application/x-www-form-urlencoded";
+  const token = auth ? getToken() : null;
+  if (token) headers.Authorization = `Bearer ${token}`;
   return headers;
 }
 
@@ -79,14 +262,30 @@ async function readJson(response) {
   }
 }
 
-async function request(method, path, { query, body, signal } = {}) {
+function retryAfterSeconds(response) {
+  const value = response.headers.get("Retry-After");
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value); // the HTTP-date form
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/**
+ * One API call. `auth: false` for the sign-in itself: no token is sent and a 401 is an ordinary error
+ * (wrong password) instead of an expired session. `form` sends URL-encoded fields instead of JSON.
+ */
+async function request(method, path, { query, body, form, signal, auth = true } = {}) {
+  if (auth && getToken() === null) {
+    sessionExpired(); // the token is gone: no point asking the API
+    return NEVER;
+  }
   const url = `${BASE_URL}${path}${toQueryString(query)}`;
   let response;
   try {
     response = await fetch(url, {
       method,
-      headers: buildHeaders(body !== undefined),
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: buildHeaders({ json: body !== undefined, form: form !== undefined, auth }),
+      body: form !== undefined ? new URLSearchParams(form) : body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
   } catch (error) {
@@ -96,6 +295,10 @@ async function request(method, path, { query, body, signal } = {}) {
     throw new ApiError(`Cannot reach the API at ${BASE_URL}. Check that it is running.`);
   }
 
+  if (response.status === 401 && auth) {
+    sessionExpired();
+    return NEVER;
+  }
   const data = response.status === 204 ? null : await readJson(response);
   if (!response.ok) {
     const detail = data && (data.detail || data.title);
@@ -103,21 +306,57 @@ async function request(method, path, { query, body, signal } = {}) {
       typeof detail === "string" && detail
         ? detail
         : `The API answered ${response.status} ${response.statusText}`.trim();
-    throw new ApiError(message, { status: response.status, problem: data });
+    throw new ApiError(message, {
+      status: response.status,
+      problem: data,
+      retryAfter: retryAfterSeconds(response),
+    });
   }
   return data;
 }
 
+// ---------------------------------------------------------------------------
+// Accounts
+
 /**
- * GET /api/incidents/ with {page, limit, search, severity: [], status: [], sort_by, sort_order}.
+ * POST /api/auth/token (the OAuth2 password form: username=<email>, password). Keeps the token and
+ * resolves to it; a wrong password is an ApiError 401, too many failures a 429 with `retryAfter`.
+ */
+export async function signIn(email, password) {
+  const token = await request("POST", "/api/auth/token", { form: { username: email, password }, auth: false });
+  saveToken(token);
+  mePromise = null;
+  return token;
+}
+
+/** GET /api/auth/me, asked once per page load: {id, email, display_name, role}. */
+export function getMe() {
+  if (!mePromise) {
+    mePromise = request("GET", "/api/auth/me");
+    mePromise.catch(() => {
+      mePromise = null; // a failure (API down) may be retried
+    });
+  }
+  return mePromise;
+}
+
+// ---------------------------------------------------------------------------
+// Incidents
+
+/**
+ * GET /api/incidents/ with {page, limit, search, severity: [], status: [], sort_by, sort_order, archived}.
  * Resolves to {items, total, page, limit, pages}.
  */
 export function listIncidents(params = {}, { signal } = {}) {
   return request("GET", "/api/incidents/", { query: params, signal });
 }
 
-export function getIncident(id, { signal } = {}) {
-  return request("GET", `/api/incidents/${encodeURIComponent(id)}`, { signal });
+/** GET one incident; `archived: true` (admins) also finds an archived one. */
+export function getIncident(id, { archived = false, signal } = {}) {
+  return request("GET", `/api/incidents/${encodeURIComponent(id)}`, {
+    query: { archived: archived ? "true" : undefined },
+    signal,
+  });
 }
 
 export function createIncident(data) {
@@ -129,6 +368,37 @@ export function updateIncident(id, patch) {
   return request("PATCH", `/api/incidents/${encodeURIComponent(id)}`, { body: patch });
 }
 
+/** Archive (admins): DELETE keeps the incident and its history, hidden from everyone but admins. */
+export function archiveIncident(id) {
+  return request("DELETE", `/api/incidents/${encodeURIComponent(id)}`);
+}
+
+export function restoreIncident(id) {
+  return request("POST", `/api/incidents/${encodeURIComponent(id)}/restore`);
+}
+
+/** One page of the incident's timeline, oldest first: {items, total, page, limit, pages}. */
+export function listEvents(id, { page = 1, limit = 100, archived = false, signal } = {}) {
+  return request("GET", `/api/incidents/${encodeURIComponent(id)}/events`, {
+    query: { page, limit, archived: archived ? "true" : undefined },
+    signal,
+  });
+}
+
+/** The whole timeline, page after page. */
+export async function listAllEvents(id, { archived = false, signal } = {}) {
+  const events = [];
+  for (let page = 1; ; page += 1) {
+    const data = await listEvents(id, { page, archived, signal });
+    events.push(...(data.items ?? []));
+    if (page >= (data.pages ?? 1) || (data.items ?? []).length === 0) return events;
+  }
+}
+
+export function addNote(id, text) {
+  return request("POST", `/api/incidents/${encodeURIComponent(id)}/notes`, { body: { text } });
+}
+
 export function health({ signal } = {}) {
-  return request("GET", "/api/health", { signal });
+  return request("GET", "/api/health", { signal, auth: false });
 }

@@ -1,12 +1,29 @@
 // The "New incident" form: client-side checks first, then POST; the API's 422 lands on the fields.
+// Only responders and admins get the form; a viewer is told why not.
 
-import { createIncident } from "./api.js";
-import { session } from "./dom.js";
+import { createIncident, currentPageUrl, onSessionExpired } from "./api.js";
+import { alertBox, session } from "./dom.js";
 import { listPageUrl } from "./list-state.js";
-import { FLASH_KEY, cleanValue, clearErrorsOnEdit, clearServerErrors, readRaw, setBusy, showApiError, validate } from "./forms.js";
+import {
+  FLASH_KEY,
+  cleanValue,
+  clearErrorsOnEdit,
+  clearServerErrors,
+  fillFromDraft,
+  readRaw,
+  saveDraft,
+  setBusy,
+  showApiError,
+  takeDraft,
+  validate,
+} from "./forms.js";
+import { can, roleLabel } from "./roles.js";
+import { startSignedInPage } from "./session.js";
 
 const form = document.querySelector("#incident-form");
 const messages = document.querySelector("#form-messages");
+const loading = document.querySelector("#loading");
+const notAllowed = document.querySelector("#not-allowed");
 
 // "Incidents" and "Cancel" return to the list as it was left.
 for (const link of document.querySelectorAll("a.back-to-list")) {
@@ -23,7 +40,7 @@ function newIncidentFromForm() {
   return data;
 }
 
-form.addEventListener("submit", async (event) => {
+async function submit(event) {
   event.preventDefault();
   messages.replaceChildren();
   clearServerErrors(form);
@@ -38,6 +55,37 @@ form.addEventListener("submit", async (event) => {
     setBusy(form, false);
     showApiError(form, messages, error, "The incident was not created");
   }
-});
+}
 
-clearErrorsOnEdit(form);
+function showForm() {
+  const draft = takeDraft(currentPageUrl());
+  if (draft) {
+    fillFromDraft(form, draft);
+    messages.replaceChildren(alertBox("info", "You were signed out; what you had typed is back. Create the incident when you are ready.", { dismissible: true }));
+  }
+  loading.hidden = true;
+  form.hidden = false;
+  form.addEventListener("submit", submit);
+  clearErrorsOnEdit(form);
+  // An expired session sends the person to sign in: keep what they typed for the way back.
+  onSessionExpired(() => saveDraft(currentPageUrl(), readRaw(form)));
+  if (!draft) form.elements.namedItem("title").focus();
+}
+
+let user = null;
+try {
+  user = await startSignedInPage();
+} catch (error) {
+  // The API could not say who this is (it may be down): offer the form; the API decides on submit.
+  messages.replaceChildren(alertBox("warning", error.message, { heading: "Could not load your account" }));
+}
+
+if (user && !can(user, "create")) {
+  document.title = "Not allowed · Incident Tracker";
+  document.querySelector("#not-allowed-reason").textContent =
+    `Your role (${roleLabel(user.role).toLowerCase()}) cannot create incidents. Ask an admin if you need to report one.`;
+  loading.hidden = true;
+  notAllowed.hidden = false;
+} else {
+  showForm();
+}

@@ -1,7 +1,7 @@
 // The incident form shared by create.html and detail.html: reading values, Bootstrap
 // client-side validation, and the API's 422 field errors shown on the matching inputs.
 
-import { alertBox, el } from "./dom.js";
+import { alertBox, el, session } from "./dom.js";
 
 export const FIELDS = ["title", "service", "severity", "status", "description"];
 
@@ -73,13 +73,13 @@ function clearFieldError(input) {
 }
 
 /**
- * Show the API's field errors ({title: "msg"}) on the inputs; returns the messages that
- * match no input (to show in the alert instead).
+ * Show the API's field errors ({title: "msg"}) on the inputs named in `fields`; returns the messages
+ * that match no input (to show in the alert instead).
  */
-export function showFieldErrors(form, fieldErrors) {
+export function showFieldErrors(form, fieldErrors, fields = FIELDS) {
   const unmatched = [];
   for (const [name, message] of Object.entries(fieldErrors)) {
-    const input = FIELDS.includes(name) ? control(form, name) : null;
+    const input = fields.includes(name) ? control(form, name) : null;
     if (!input) {
       unmatched.push(name && name !== "body" ? `${name}: ${message}` : message);
       continue;
@@ -124,10 +124,45 @@ export function setBusy(form, busy) {
 }
 
 /** Show an ApiError: field errors on the inputs, the problem's detail in an alert in `messages`. */
-export function showApiError(form, messages, error, heading) {
-  const unmatched = showFieldErrors(form, error.fieldErrors ?? {});
+export function showApiError(form, messages, error, heading, { fields = FIELDS } = {}) {
+  const unmatched = showFieldErrors(form, error.fieldErrors ?? {}, fields);
   const details = unmatched.length ? el("ul", { class: "mb-0 mt-1" }, unmatched.map((m) => el("li", {}, m))) : null;
   messages.replaceChildren(alertBox("danger", [error.message, details], { heading }));
   const firstInvalid = form.querySelector(".is-invalid");
   if (firstInvalid) firstInvalid.focus();
+}
+
+// ---------------------------------------------------------------------------
+// Drafts: unsaved form values kept across a trip to the sign-in page (when the session expires), in
+// sessionStorage, keyed by the page's path and query, and read once on the way back.
+
+const DRAFT_PREFIX = "incident-tracker:draft:";
+
+function draftKey(pageUrl) {
+  return `${DRAFT_PREFIX}${pageUrl}`;
+}
+
+/** Keep `values` ({field: text}) for the page at `pageUrl` ("/detail.html?id=5"). */
+export function saveDraft(pageUrl, values) {
+  session.set(draftKey(pageUrl), JSON.stringify(values));
+}
+
+/** The draft kept for this page, removed as it is read; null when there is none. */
+export function takeDraft(pageUrl) {
+  const text = session.take(draftKey(pageUrl));
+  if (!text) return null;
+  try {
+    const values = JSON.parse(text);
+    return values && typeof values === "object" ? values : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Put a draft's values ({name: text}) into the form's fields of those names. */
+export function fillFromDraft(form, values, fields = FIELDS) {
+  for (const name of fields) {
+    const input = control(form, name);
+    if (input && typeof values[name] === "string") input.value = values[name];
+  }
 }

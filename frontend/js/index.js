@@ -1,4 +1,5 @@
 // The incident list: state in the URL, rows written as text, loading / empty / error states.
+// Admins also get the archived view (archived=true in the URL).
 
 import { listIncidents } from "./api.js";
 import {
@@ -20,11 +21,18 @@ import {
   stateToQuery,
   summaryText,
 } from "./list-state.js";
+import { can } from "./roles.js";
+import { startSignedInPage } from "./session.js";
 
 const SEARCH_DELAY_MS = 350;
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
+  heading: $("#list-heading"),
+  newIncident: $("#new-incident"),
+  archivedToggle: $("#archived-toggle"),
+  showArchived: $("#show-archived"),
+  archivedNote: $("#archived-note"),
   form: $("#filters"),
   search: $("#search"),
   filterBoxes: [...document.querySelectorAll("#filters input[type=checkbox]")],
@@ -38,10 +46,17 @@ const view = {
   pagination: $("#pagination"),
 };
 
-let state = stateFromQuery(location.search);
+let user = null; // the signed-in user, once known
+let state = readState();
 let lastChange = null; // "search" while the user keeps typing: one history entry per search, not per word
 let inFlight = null; // AbortController of the running request
 let searchTimer = null;
+
+/** The state in the address bar; the archived view only for admins (the API would refuse it). */
+function readState() {
+  const read = stateFromQuery(location.search);
+  return read.archived && !can(user, "viewArchived") ? { ...read, archived: false } : read;
+}
 
 // ---------------------------------------------------------------------------
 // Rendering
@@ -56,6 +71,11 @@ function hasFilters() {
 
 /** Make the controls show `state` (after a load, Back/Forward, or a click). */
 function renderControls() {
+  view.showArchived.checked = state.archived;
+  view.heading.textContent = state.archived ? "Archived incidents" : "Incidents";
+  view.archivedNote.hidden = !state.archived;
+  renderRole();
+  document.title = `${state.archived ? "Archived incidents" : "Incidents"} · Incident Tracker`;
   if (view.search.value.trim() !== state.search) {
     view.search.value = state.search;
   }
@@ -80,13 +100,37 @@ function renderControls() {
   }
 }
 
+/** What the signed-in user may do: the New incident button, the archived view switch. */
+function renderRole() {
+  view.newIncident.hidden = !can(user, "create") || state.archived;
+  view.archivedToggle.hidden = !can(user, "viewArchived");
+  for (const node of view.message.querySelectorAll("[data-needs=create]")) {
+    node.hidden = !can(user, "create");
+  }
+}
+
 function incidentRow(incident) {
-  const href = `detail.html?id=${encodeURIComponent(incident.id)}`;
+  // An archived incident is only found when the detail page asks for it with archived=true.
+  const href = `detail.html?id=${encodeURIComponent(incident.id)}${state.archived ? "&archived=1" : ""}`;
   return el(
     "tr",
     { class: "incident-row", dataset: { href } },
     el("td", { class: "text-body-secondary incident-id" }, `#${incident.id}`),
-    el("td", { class: "incident-title" }, el("a", { href, class: "incident-link" }, incident.title)),
+    el(
+      "td",
+      { class: "incident-title" },
+      el("a", { href, class: "incident-link" }, incident.title),
+      incident.archived_at
+        ? el(
+            "div",
+            { class: "archived-by text-body-secondary" },
+            "Archived by ",
+            incident.archived_by ? incident.archived_by.display_name : "System",
+            " ",
+            timeElement(incident.archived_at),
+          )
+        : null,
+    ),
     el("td", { class: "text-nowrap" }, incident.service),
     el("td", {}, severityBadge(incident.severity)),
     el("td", {}, statusBadge(incident.status)),
@@ -138,15 +182,19 @@ function emptyState(data) {
   } else if (hasFilters()) {
     hint = "Try another search or clear the filters.";
     action = el("button", { type: "button", class: "btn btn-outline-primary btn-sm", onclick: clearFilters }, "Clear filters");
+  } else if (state.archived) {
+    hint = "Nothing has been archived.";
+    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl({ archived: false, page: 1 }), dataset: { archived: "false" } }, "Show live incidents");
   } else {
     hint = "No incident has been reported yet.";
-    action = el("a", { class: "btn btn-primary btn-sm", href: "create.html" }, "Report an incident");
+    // Shown once the user is known to be allowed (renderRole), whichever answers first, the list or /me.
+    action = el("a", { class: "btn btn-primary btn-sm", href: "create.html", dataset: { needs: "create" }, hidden: !can(user, "create") }, "Report an incident");
   }
   return el(
     "div",
     { class: "empty-state text-center py-5 px-3" },
     icon("inbox", "display-6 text-body-tertiary"),
-    el("p", { class: "h5 mt-2 mb-1" }, "No incidents match"),
+    el("p", { class: "h5 mt-2 mb-1" }, state.archived && !pastEnd && !hasFilters() ? "No archived incidents" : "No incidents match"),
     el("p", { class: "text-body-secondary mb-3" }, hint),
     action,
   );
@@ -173,7 +221,9 @@ function showPage(data) {
   replaceChildren(view.rows, items.map(incidentRow));
   view.table.hidden = items.length === 0;
   replaceChildren(view.message, items.length === 0 ? emptyState(data) : null);
-  view.summary.textContent = summaryText({ page: data.page, limit: data.limit, total: data.total }, items.length);
+  view.summary.textContent = summaryText({ page: data.page, limit: data.limit, total: data.total }, items.length, {
+    archived: state.archived,
+  });
   renderPagination(data.page, data.pages);
 }
 
@@ -249,6 +299,7 @@ function bindEvents() {
     });
   }
   view.clearFilters.addEventListener("click", clearFilters);
+  view.showArchived.addEventListener("change", () => update({ archived: view.showArchived.checked, page: 1 }));
   view.limit.addEventListener("change", () => update({ limit: Number(view.limit.value), page: 1 }));
 
   for (const th of view.headers) {
@@ -257,9 +308,13 @@ function bindEvents() {
 
   // Page links are real links (open in a new tab works); a plain click stays on the page.
   document.addEventListener("click", (event) => {
-    const link = event.target.closest("a[data-page]");
+    const link = event.target.closest("a[data-page], a[data-archived]");
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
+    if (link.dataset.archived !== undefined) {
+      update({ archived: link.dataset.archived === "true", page: 1 });
+      return;
+    }
     update({ page: Number(link.dataset.page) });
     view.table.scrollIntoView({ block: "nearest" });
   });
@@ -278,7 +333,7 @@ function bindEvents() {
 
   window.addEventListener("popstate", () => {
     clearTimeout(searchTimer);
-    state = stateFromQuery(location.search);
+    state = readState();
     lastChange = null;
     renderControls();
     load();
@@ -287,6 +342,19 @@ function bindEvents() {
   setInterval(() => refreshRelativeTimes(view.rows), 60_000);
 }
 
+// Signed out: off to sign in. Otherwise the list loads while the API says who this is; only the
+// archived view waits for that, since only admins may see it.
+const signedIn = startSignedInPage().then(
+  (me) => {
+    user = me;
+    renderRole();
+  },
+  () => renderRole(), // the list's own request will show what is wrong
+);
+if (stateFromQuery(location.search).archived) {
+  await signedIn;
+  state = readState();
+}
 // Normalise the address (drops unknown or invalid parameters) without adding a history entry.
 history.replaceState(null, "", listUrl());
 renderControls();

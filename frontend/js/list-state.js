@@ -1,5 +1,5 @@
 // The list page's state and its query string (pure functions, no DOM).
-// The names are the API's own: search, severity, status, sort_by, sort_order, page, limit.
+// The names are the API's own: archived, search, severity, status, sort_by, sort_order, page, limit.
 
 import { SEVERITIES, STATUSES, session } from "./dom.js";
 
@@ -10,7 +10,7 @@ export function rememberListQuery(query) {
   session.set(LIST_QUERY_KEY, query);
 }
 
-/** "index.html?severity=SEV1..." as the list was last shown in this tab. */
+/** "index.html?severity=SEV1..." as the list was last shown in this tab (the archived view included). */
 export function listPageUrl() {
   const query = session.get(LIST_QUERY_KEY) ?? "";
   return `index.html${query.startsWith("?") ? query : ""}`;
@@ -20,6 +20,7 @@ export const PAGE_SIZES = [10, 20, 50, 100];
 export const SORT_FIELDS = ["id", "title", "service", "severity", "status", "created_at", "updated_at"];
 
 export const DEFAULT_STATE = Object.freeze({
+  archived: false, // admins: the archived incidents instead of the live ones
   search: "",
   severity: [],
   status: [],
@@ -45,6 +46,7 @@ export function stateFromQuery(query) {
   const sortOrder = params.get("sort_order");
   const limit = positiveInt(params.get("limit"), DEFAULT_STATE.limit);
   return {
+    archived: ["true", "1"].includes(params.get("archived") ?? ""),
     search: (params.get("search") ?? "").trim(),
     severity: pick(params.getAll("severity"), SEVERITIES),
     status: pick(params.getAll("status"), STATUSES),
@@ -58,6 +60,7 @@ export function stateFromQuery(query) {
 /** The query string for a state ("" or "?..."); default values are left out to keep links short. */
 export function stateToQuery(state) {
   const params = new URLSearchParams();
+  if (state.archived) params.set("archived", "true");
   if (state.search) params.set("search", state.search);
   for (const value of state.severity) params.append("severity", value);
   for (const value of state.status) params.append("status", value);
@@ -81,6 +84,7 @@ export function apiParams(state) {
     status: state.status,
     sort_by: state.sort_by,
     sort_order: state.sort_order,
+    archived: state.archived ? "true" : undefined, // left out of the request unless asked for
   };
 }
 
@@ -94,9 +98,9 @@ export function nextSort(state, field) {
 }
 
 /** "Showing 21-40 of 200" for a page of `count` rows. */
-export function summaryText({ page, limit, total }, count) {
+export function summaryText({ page, limit, total }, count, { archived = false } = {}) {
   if (count === 0) {
-    return total === 0 ? "No incidents" : `Showing 0 of ${total}`;
+    return total === 0 ? (archived ? "No archived incidents" : "No incidents") : `Showing 0 of ${total}`;
   }
   const first = (page - 1) * limit + 1;
   return `Showing ${first}-${first + count - 1} of ${total}`;

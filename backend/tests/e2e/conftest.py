@@ -1,12 +1,18 @@
 """Browser tests: the real API (uvicorn, SQLite file) and the real pages (scripts/serve_web.py) on free ports,
-driven by Debian's Chromium through Playwright. Every test starts from an empty `incidents` table and makes
-its own data through the API."""
+driven by Debian's Chromium through Playwright.
+
+The accounts (one per role) are made once, after the migrations; every test starts with no incidents, events or
+failed sign-ins and makes its own data through the API, with a token of the role it acts as. The browser starts
+signed in as a responder (the token is put straight into localStorage, since signing in through the page costs
+an argon2 hash); `@pytest.mark.role("viewer")` picks another role, `@pytest.mark.role(None)` starts signed out.
+"""
 
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,10 +20,15 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 import sqlalchemy
-from playwright.sync_api import Page
+from playwright.sync_api import BrowserContext, Page
+from sqlalchemy.orm import Session
 
-from app.models import Incident
+from app.database import Base
+from app.models import Role, User
+from app.schemas import UserCreate
+from app.services import users as user_service
 from tests.conftest import skip_unless_ci
+from tests.e2e.helpers import TOKEN_KEY, session_value
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 ROOT_DIR = BACKEND_DIR.parent
@@ -35,6 +46,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_TIMEOUT_S = 30
+# The API's signing key in these tests, so that a test can make an expired token the API would otherwise accept.
+SECRET_KEY = "e2e-only-secret-key-0123456789abcdefghijklmnop"
+DEFAULT_ROLE = "responder"
+
+
+class Account(NamedTuple):
+    email: str
+    display_name: str
+    role: str
+    password: str
+
+
+# One account per role, made once per session; the users table is kept between tests.
+ACCOUNTS = {
+    "admin": Account("admin@example.com", "Ada Admin", "admin", "admin-e2e-password"),
+    "responder": Account("responder@example.com", "Rory Responder", "responder", "responder-e2e-password"),
+    "viewer": Account("viewer@example.com", "Vic Viewer", "viewer", "viewer-e2e-password"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "role(name): the role the browser starts signed in as (default responder; None: signed out)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -54,8 +89,29 @@ def browser_context_args(browser_context_args: dict[str, Any], web_url: str) -> 
     return {**browser_context_args, "base_url": web_url, "locale": "en-US", "timezone_id": "UTC"}
 
 
+def role_of(request: pytest.FixtureRequest) -> str | None:
+    marker = request.node.get_closest_marker("role")
+    return marker.args[0] if marker else DEFAULT_ROLE
+
+
 @pytest.fixture
-def page(page: Page) -> Page:
+def context(new_context: Callable[..., BrowserContext], request: pytest.FixtureRequest, web_url: str) -> BrowserContext:
+    """A browser context signed in as the test's role: its token is in localStorage before any page loads."""
+    role = role_of(request)
+    if role is None:
+        return new_context()
+    token = request.getfixturevalue("tokens")[role]
+    origins = [web_url]
+    if "dead_api" in request.fixturenames:
+        origins.append(request.getfixturevalue("dead_api").web_url)
+    storage = [{"name": TOKEN_KEY, "value": session_value(token)}]
+    state = {"cookies": [], "origins": [{"origin": origin, "localStorage": storage} for origin in origins]}
+    return new_context(storage_state=state)
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.new_page()
     page.set_default_timeout(10_000)
     return page
 
@@ -120,17 +176,22 @@ def e2e_database_url(servers_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def api_url(servers_dir: Path, e2e_database_url: str, web_port: int) -> Iterator[str]:
+def api_url(servers_dir: Path, e2e_database_url: str, e2e_engine: sqlalchemy.Engine, web_port: int) -> Iterator[str]:
+    """The API on a free port, on a freshly migrated SQLite file holding the three accounts."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": e2e_database_url,
         "CORS_ORIGINS": f"http://127.0.0.1:{web_port}",
         "APP_ENV": "test",
+        "SECRET_KEY": SECRET_KEY,
+        "FIRST_ADMIN_EMAIL": "",
     }
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=BACKEND_DIR, env=env, check=True, capture_output=True
     )
+    for account in ACCOUNTS.values():
+        create_account(e2e_engine, account)
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     process = start(command, cwd=BACKEND_DIR, env=env, ready_url=f"{url}/api/health", log=servers_dir / "api.log")
@@ -184,29 +245,98 @@ def e2e_engine(e2e_database_url: str) -> Iterator[sqlalchemy.Engine]:
     engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def empty_incidents(browser_type_launch_args: dict[str, Any], e2e_engine: sqlalchemy.Engine, web_url: str) -> None:
-    """Every test starts with no incidents (the browser check comes first: no servers without a browser)."""
-    with e2e_engine.begin() as connection:
-        connection.execute(sqlalchemy.delete(Incident.__table__))
+def create_account(engine: sqlalchemy.Engine, account: Account) -> None:
+    """The account, made by the service `python -m app.cli create-user` uses (argon2 hash and all)."""
+    data = UserCreate(
+        email=account.email, display_name=account.display_name, role=Role(account.role), password=account.password
+    )
+    with Session(engine) as session, session.begin():
+        user_service.create_user(session, data)
 
 
 @pytest.fixture(scope="session")
-def api_client(api_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_url, timeout=10) as client:
-        yield client
+def accounts(api_url: str) -> dict[str, Account]:
+    """The three accounts (made with the API's database)."""
+    return ACCOUNTS
+
+
+MakeAccount = Callable[..., Account]
+
+
+@pytest.fixture
+def make_account(accounts: dict[str, Account], e2e_engine: sqlalchemy.Engine) -> MakeAccount:
+    """make_account(role="responder", display_name=...) -> a fresh account (a unique email) for one test."""
+
+    def make(role: str = "responder", display_name: str = "Fresh Account") -> Account:
+        account = Account(f"user-{uuid.uuid4().hex[:12]}@example.com", display_name, role, "fresh-e2e-password")
+        create_account(e2e_engine, account)
+        return account
+
+    return make
+
+
+def sign_in(api_url: str, account: Account) -> str:
+    response = httpx.post(
+        f"{api_url}/api/auth/token", data={"username": account.email, "password": account.password}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@pytest.fixture(scope="session")
+def tokens(api_url: str, accounts: dict[str, Account]) -> dict[str, str]:
+    """A bearer token per role, asked for once per session."""
+    return {role: sign_in(api_url, account) for role, account in accounts.items()}
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(browser_type_launch_args: dict[str, Any], e2e_engine: sqlalchemy.Engine, web_url: str) -> None:
+    """Every test starts with no incidents, events or failed sign-ins; the accounts stay (the browser check comes
+    first: no servers without a browser)."""
+    with e2e_engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != User.__tablename__:
+                connection.execute(sqlalchemy.delete(table))
+
+
+ApiAs = Callable[[str], httpx.Client]
+
+
+@pytest.fixture(scope="session")
+def api_as(api_url: str, tokens: dict[str, str]) -> Iterator[ApiAs]:
+    """api_as("viewer") -> an httpx client of the API signed in with that role's token."""
+    clients: dict[str, httpx.Client] = {}
+
+    def client(role: str) -> httpx.Client:
+        if role not in clients:
+            clients[role] = httpx.Client(
+                base_url=api_url, timeout=10, headers={"Authorization": f"Bearer {tokens[role]}"}
+            )
+        return clients[role]
+
+    yield client
+    for client_ in clients.values():
+        client_.close()
+
+
+@pytest.fixture(scope="session")
+def api_client(api_as: ApiAs) -> httpx.Client:
+    """The API as an admin (who sees everything): for checking what was stored."""
+    return api_as("admin")
 
 
 CreateIncident = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def create_incident(api_client: httpx.Client) -> CreateIncident:
-    """create_incident(title="...", severity="SEV1", ...) -> the API's incident; unspecified fields get defaults."""
+def create_incident(api_as: ApiAs) -> CreateIncident:
+    """create_incident(title="...", severity="SEV1", ...) -> the API's incident, created by the responder (or by
+    `as_role`, or with another account's `token`); unspecified fields get defaults."""
 
-    def create(**fields: Any) -> dict[str, Any]:
+    def create(as_role: str = "responder", token: str | None = None, **fields: Any) -> dict[str, Any]:
         body = {"title": "Incident", "service": "api", "severity": "SEV3", **fields}
-        response = api_client.post("/api/incidents/", json=body)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = api_as(as_role).post("/api/incidents/", json=body, headers=headers)
         assert response.status_code == 201, response.text
         return response.json()
 

@@ -79,6 +79,10 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
             parsed,
             query: state.stateToQuery(parsed),
             defaults: state.stateToQuery(state.stateFromQuery("?page=0&limit=7&sort_by=drop_table&sort_order=up")),
+            archived: [state.stateToQuery(state.stateFromQuery("?status=OPEN&archived=true")),
+                       state.stateFromQuery("?archived=1").archived, state.stateFromQuery("?archived=yes").archived,
+                       state.apiParams(state.stateFromQuery("?archived=true")).archived,
+                       state.apiParams(state.stateFromQuery("")).archived],
             pages: [state.pageNumbers(1, 1), state.pageNumbers(1, 4),
                     state.pageNumbers(7, 20), state.pageNumbers(3, 5)],
             summaries: [state.summaryText({page: 2, limit: 20, total: 200}, 20),
@@ -98,6 +102,7 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         """,
     )
     assert result["parsed"] == {
+        "archived": False,
         "search": "db",
         "severity": ["SEV1", "SEV2"],
         "status": ["OPEN"],
@@ -110,6 +115,7 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         "?search=db&severity=SEV1&severity=SEV2&status=OPEN&sort_by=title&sort_order=asc&page=3&limit=50"
     )
     assert result["defaults"] == ""
+    assert result["archived"] == ["?archived=true&status=OPEN", True, False, "true", None]
     assert result["pages"] == [[1], [1, 2, 3, 4], [1, None, 6, 7, 8, None, 20], [1, 2, 3, 4, 5]]
     assert result["summaries"] == ["Showing 21-40 of 200", "Showing 21-25 of 25", "No incidents", "Showing 0 of 25"]
     assert result["sorts"] == [
@@ -120,3 +126,73 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
     assert result["query2"] == "?page=1&severity=SEV1&severity=SEV2"
     assert result["fieldErrors"] == {"title": "Too long Bad", "limit": "Too big"}
     assert result["apiError"] == [422, "Nope", True]
+
+
+def test_next_after_sign_in_is_one_of_our_pages(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const base = "http://pages.example:5500/app/login.html?next=x";
+        const cases = [
+            "/app/index.html?status=OPEN&page=2", "/app/detail.html?id=5&archived=1#timeline", "/app/",
+            "index.html?search=db", "/app/create.html",
+            "https://evil.example/app/index.html", "//evil.example/app/index.html", "/\\\\evil.example/index.html",
+            "javascript:alert(1)", " javascript:alert(1)", "/app/login.html", "/app/../secret/index.html",
+            "/other/index.html", "/app/vendor/x.html", "", null, "/app/index.html\\n",
+        ];
+        return cases.map((next) => api.safeNext(next, base));
+        """,
+    )
+    assert result == [
+        "/app/index.html?status=OPEN&page=2",
+        "/app/detail.html?id=5&archived=1#timeline",
+        "/app/",
+        "/app/index.html?search=db",
+        "/app/create.html",
+        *["index.html"] * 12,
+    ]
+
+
+def test_roles_and_timeline_values(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const roles = await import("/js/roles.js");
+        const timeline = await import("/js/timeline.js");
+        const actions = ["create", "edit", "note", "archive", "restore", "viewArchived", "nonsense"];
+        const table = {};
+        for (const role of ["viewer", "responder", "admin", "root"]) {
+            table[role] = actions.filter((action) => roles.can({role}, action));
+        }
+        return {
+            table,
+            nobody: roles.can(null, "edit"),
+            initials: ["Ada Admin", "vic", "  Rory  Q  Responder ", "", "<img src=x>"].map(roles.initials),
+            values: [
+                timeline.valueText("status", "MITIGATED"), timeline.valueText("mitigated_at", null),
+                timeline.valueText("resolved_at", "2026-11-27T15:05:55Z").replace("\u202f", " "),
+                timeline.valueText("description", ""), timeline.valueText("severity", "SEV2"),
+                timeline.fieldLabel("resolved_at"), timeline.fieldLabel("new_field"),
+            ],
+            counts: [timeline.eventCountText(1), timeline.eventCountText(3)],
+        };
+        """,
+    )
+    assert result["table"] == {
+        "viewer": [],
+        "responder": ["create", "edit", "note"],
+        "admin": ["create", "edit", "note", "archive", "restore", "viewArchived"],
+        "root": [],
+    }
+    assert result["nobody"] is False
+    assert result["initials"] == ["AA", "V", "RQ", "?", "<S"]
+    assert result["values"] == [
+        "Mitigated",
+        "—",
+        "Nov 27, 2026, 3:05:55 PM UTC",
+        "—",
+        "SEV2",
+        "Resolved",
+        "New field",
+    ]
+    assert result["counts"] == ["1 event", "3 events"]

@@ -1,0 +1,63 @@
+// The sign-in page: the OAuth2 password form to POST /api/auth/token, then back to the page
+// the person came from (`next`, checked to be one of our pages), else the incident list.
+
+import { EXPIRED_KEY, safeNext, signIn } from "./api.js";
+import { alertBox, session } from "./dom.js";
+
+const form = document.querySelector("#login-form");
+const email = document.querySelector("#email");
+const password = document.querySelector("#password");
+const button = form.querySelector("[type=submit]");
+const buttonLabel = button.querySelector(".button-label");
+const messages = document.querySelector("#login-messages");
+
+const next = safeNext(new URLSearchParams(location.search).get("next"));
+
+function setBusy(busy) {
+  button.disabled = busy;
+  form.setAttribute("aria-busy", String(busy));
+  button.querySelector(".busy-indicator").hidden = !busy;
+  buttonLabel.textContent = busy ? "Signing in…" : "Sign in";
+}
+
+/** The message for a failed sign-in: the API's own words, with the wait from Retry-After on a 429. */
+function failureMessage(error) {
+  if (error.status === 429) {
+    const seconds = error.retryAfter ?? Number(/(\d+) seconds?/.exec(error.message)?.[1] ?? NaN);
+    return Number.isFinite(seconds)
+      ? `Too many failed sign-ins. Try again in ${seconds} ${seconds === 1 ? "second" : "seconds"}.`
+      : error.message;
+  }
+  return error.message;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  messages.replaceChildren();
+  if (!form.checkValidity()) {
+    form.classList.add("was-validated");
+    form.querySelector(":invalid")?.focus();
+    return;
+  }
+  form.classList.remove("was-validated");
+
+  setBusy(true);
+  try {
+    await signIn(email.value.trim(), password.value);
+  } catch (error) {
+    setBusy(false);
+    messages.replaceChildren(alertBox("danger", failureMessage(error), { heading: "Could not sign in" }));
+    if (error.status === 401) {
+      password.select();
+      password.focus();
+    }
+    return;
+  }
+  location.replace(next); // replace: Back does not return to the sign-in form
+});
+
+if (session.take(EXPIRED_KEY)) {
+  messages.replaceChildren(alertBox("info", "Your session has expired. Sign in again to continue where you were."));
+}
+button.disabled = false;
+email.focus();
