@@ -31,9 +31,11 @@ from app.services import incidents as incident_service
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
+# Every route here needs a token (401) and a role (403).
 SIGNED_IN = (401, 403)
-# The caller comes first in each signature: dependencies resolve in order, so a caller whose role is too low gets
-# 403 before any look-up of the incident.
+
+# Where a route looks an incident up, the caller comes first in its signature: dependencies resolve in order, so a
+# caller whose role is too low gets 403 before the look-up can answer 404.
 
 
 @router.post(
