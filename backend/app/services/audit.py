@@ -7,11 +7,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from app.models import EventAction, Incident, IncidentEvent, User
 from app.schemas import AuditParams, PageParams
+from app.services.paging import fetch_page
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,9 @@ def record(
 
 def incident_events(session: Session, incident_id: int, params: PageParams) -> tuple[Sequence[IncidentEvent], int]:
     """One page of an incident's timeline, oldest first."""
-    where = IncidentEvent.incident_id == incident_id
-    total = session.scalar(select(func.count()).select_from(IncidentEvent).where(where)) or 0
-    items = session.scalars(
-        select(IncidentEvent).where(where).order_by(IncidentEvent.id.asc())
-        .limit(params.limit).offset((params.page - 1) * params.limit)
-    ).all()
-    return items, total
+    return fetch_page(
+        session, IncidentEvent, [IncidentEvent.incident_id == incident_id], [IncidentEvent.id.asc()], params
+    )
 
 
 def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
@@ -83,12 +80,6 @@ def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
 
 def audit_log(session: Session, params: AuditParams) -> tuple[Sequence[IncidentEvent], int]:
     """Every event, newest first, filtered by actor, incident, action and time range."""
-    conditions = _audit_filters(params)
-    total = session.scalar(select(func.count()).select_from(IncidentEvent).where(*conditions)) or 0
-    items = session.scalars(
-        select(IncidentEvent).where(*conditions)
-        .order_by(IncidentEvent.created_at.desc(), IncidentEvent.id.desc())
-        .limit(params.limit).offset((params.page - 1) * params.limit)
-    ).all()
-    return items, total
+    newest_first = [IncidentEvent.created_at.desc(), IncidentEvent.id.desc()]
+    return fetch_page(session, IncidentEvent, _audit_filters(params), newest_first, params)
 

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, case, or_
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
@@ -12,6 +12,7 @@ from app.models import EventAction, Incident, IncidentEvent, Status
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
 from app.services import audit
 from app.services.audit import Actor
+from app.services.paging import fetch_page
 
 # What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
 TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
@@ -55,16 +56,7 @@ def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequen
     ordering = (column.asc(), Incident.id.asc()) if params.sort_order == "asc" else (column.desc(), Incident.id.desc())
     if params.sort_by == "id":
         ordering = ordering[:1]
-    page_query: Select[tuple[Incident]] = (
-        select(Incident)
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(params.limit)
-        .offset((params.page - 1) * params.limit)
-    )
-    total = session.scalar(select(func.count()).select_from(Incident).where(*conditions)) or 0
-    items = session.scalars(page_query).all()
-    return items, total
+    return fetch_page(session, Incident, conditions, ordering, params)
 
 
 def get_incident(session: Session, incident_id: int, *, include_archived: bool = False) -> Incident:

@@ -10,6 +10,7 @@ from app.errors import AppError, NotFound
 from app.models import Role, User
 from app.schemas import PageParams, UserCreate, UserUpdate
 from app.security import hash_password, verify_password
+from app.services.paging import fetch_page
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -24,11 +25,7 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 
 def list_users(session: Session, params: PageParams) -> tuple[Sequence[User], int]:
-    total = session.scalar(select(func.count()).select_from(User)) or 0
-    items = session.scalars(
-        select(User).order_by(User.id.asc()).limit(params.limit).offset((params.page - 1) * params.limit)
-    ).all()
-    return items, total
+    return fetch_page(session, User, [], [User.id.asc()], params)
 
 
 def create_user(session: Session, data: UserCreate) -> User:
