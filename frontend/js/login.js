@@ -3,6 +3,7 @@
 
 import { EXPIRED_KEY, safeNext, signIn } from "./api.js";
 import { alertBox, session } from "./dom.js";
+import { setBusy as setFormBusy } from "./forms.js";
 
 const form = document.querySelector("#login-form");
 const email = document.querySelector("#email");
@@ -14,9 +15,7 @@ const messages = document.querySelector("#login-messages");
 const next = safeNext(new URLSearchParams(location.search).get("next"));
 
 function setBusy(busy) {
-  button.disabled = busy;
-  form.setAttribute("aria-busy", String(busy));
-  button.querySelector(".busy-indicator").hidden = !busy;
+  setFormBusy(form, busy);
   buttonLabel.textContent = busy ? "Signing in…" : "Sign in";
 }
 
