@@ -13,12 +13,13 @@ from tests.e2e.helpers import exact_time, plain_spaces, sign_in_through_page, ti
 pytestmark = [pytest.mark.e2e, pytest.mark.role(None)]  # every test here signs in through the page
 
 
-def sign_in_as(page: Page, account: Account, path: str) -> None:
-    """Open `path` signed out, sign in on the page it sends us to, and be back on `path`."""
+def sign_in_as(page: Page, account: Account, path: str, arrives_at: str | None = None) -> None:
+    """Open `path` signed out, sign in on the page it sends us to, and be back on `path` (or on `arrives_at`,
+    where the page itself rewrites its URL once loaded)."""
     page.goto(path)
     expect(page).to_have_url(re.compile(r"/login\.html\?next="))
     sign_in_through_page(page, account.email, account.password)
-    expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+    expect(page).to_have_url(re.compile(re.escape(arrives_at or path) + "$"))
 
 
 def requests_with(page: Page, method: str) -> list[Request]:
@@ -206,7 +207,11 @@ def test_admin_following_an_old_link_finds_the_archived_incident(
     incident = create_incident(title="Archived elsewhere")
     assert api_client.delete(f"/api/incidents/{incident['id']}").status_code == 200
 
-    sign_in_as(page, accounts["admin"], f"/detail.html?id={incident['id']}")
+    # The page finds the incident among the archived ones and says so in its URL.
+    sign_in_as(
+        page, accounts["admin"], f"/detail.html?id={incident['id']}",
+        arrives_at=f"/detail.html?id={incident['id']}&archived=1",
+    )
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Archived elsewhere")
     expect(page.locator("#archived-banner")).to_be_visible()
