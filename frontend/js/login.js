@@ -59,4 +59,6 @@ if (session.take(EXPIRED_KEY)) {
   messages.replaceChildren(alertBox("info", "Your session has expired. Sign in again to continue where you were."));
 }
 button.disabled = false;
-email.focus();
+// The page's `autofocus` already put the cursor in Email; a person who started typing elsewhere before this
+// script ran keeps their place.
+if (document.activeElement === document.body || document.activeElement === null) email.focus();

@@ -110,6 +110,28 @@ def test_empty_form_is_not_sent(page: Page) -> None:
 
 
 @pytest.mark.role(None)
+def test_typing_before_the_script_runs_keeps_the_cursor_and_the_text(page: Page, accounts: dict[str, Account]) -> None:
+    """A person (or a password manager) may fill the form before login.js has run: the script must not pull the
+    cursor back to Email, or the rest of the password lands there."""
+    held = []
+    page.route("**/js/login.js", lambda route: held.append(route))
+    page.goto("/login.html", wait_until="commit")
+    page.get_by_label("Email").fill(accounts["viewer"].email)
+    page.get_by_label("Password").fill("first-half")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    held[0].continue_()
+
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()  # the script has run
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type("-second-half")
+    expect(page.get_by_label("Email")).to_have_value(accounts["viewer"].email)
+    expect(page.get_by_label("Password")).to_have_value("first-half-second-half")
+
+
+@pytest.mark.role(None)
 def test_button_is_disabled_while_signing_in(page: Page, accounts: dict[str, Account]) -> None:
     held = []
     page.route("**/api/auth/token", lambda route: held.append(route))
