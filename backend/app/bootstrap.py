@@ -37,7 +37,9 @@ def ensure_first_admin(session: Session, settings: Settings) -> User | None:
     if settings.first_admin_password is None:
         raise RuntimeError("FIRST_ADMIN_EMAIL is set but FIRST_ADMIN_PASSWORD is not.")
     data = UserCreate(
-        email=settings.first_admin_email, display_name="Administrator", role=Role.ADMIN,
+        email=settings.first_admin_email,
+        display_name="Administrator",
+        role=Role.ADMIN,
         password=settings.first_admin_password.get_secret_value(),
     )
     return user_service.create_user(session, data)

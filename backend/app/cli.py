@@ -100,8 +100,11 @@ def run() -> int:
     # The pages are served from a thread of this process, so they stop with the API whatever stops it.
     web = make_server(settings.web_host, settings.web_port, settings.api_url)
     threading.Thread(target=web.serve_forever, name="web", daemon=True).start()
-    print(f"Pages: http://{settings.web_host}:{settings.web_port}   API: {settings.api_url}   "
-          f"API docs: {settings.api_url}/docs", flush=True)
+    print(
+        f"Pages: http://{settings.web_host}:{settings.web_port}   API: {settings.api_url}   "
+        f"API docs: {settings.api_url}/docs",
+        flush=True,
+    )
     try:
         uvicorn.run("app.main:app", host=settings.api_host, port=settings.api_port)
     finally:
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="migrate, seed an empty database, serve the API and the pages")
     commands.add_parser("migrate", help="apply the database migrations")
     create = commands.add_parser(
-        "create-user", help="create an account (the password is asked for, without echo)",
+        "create-user",
+        help="create an account (the password is asked for, without echo)",
         description="Create an account. The password is asked for twice without echo, or read from the first "
         "line of standard input with --password-stdin.",
     )

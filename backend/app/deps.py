@@ -108,7 +108,9 @@ def get_live_incident(session: SessionDep, _user: CurrentUser, incident_id: Inci
 
 
 def get_visible_incident(
-    session: SessionDep, user: ViewerUser, incident_id: IncidentId,
+    session: SessionDep,
+    user: ViewerUser,
+    incident_id: IncidentId,
     archived: Annotated[bool, Query(description="Admins only: also find an archived incident.")] = False,
 ) -> Incident:
     """An incident as the caller may see it: archived ones only for an admin who asks with archived=true."""

@@ -26,7 +26,12 @@ class AppError(Exception):
     """An error the API reports on purpose. Raised by services and dependencies, rendered by one handler."""
 
     def __init__(
-        self, status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str = "about:blank",
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -42,8 +47,15 @@ class NotFound(AppError):
         super().__init__(404, detail)
 
 
-def problem(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
-            headers: dict[str, str] | None = None, **extra: Any) -> ProblemResponse:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
     body = Problem(type=type_, title=title or HTTPStatus(status).phrase, status=status, detail=detail, **extra)
     return ProblemResponse(jsonable_encoder(body.body()), status_code=status, headers=headers)
 

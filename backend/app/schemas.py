@@ -149,6 +149,7 @@ class Page(BaseModel, Generic[ItemT]):
 
 class IncidentListParams(PageParams):
     """Query parameters of `GET /api/incidents/`. `severity` and `status` may repeat (any of them matches)."""
+
     search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
         None, description="Case-insensitive substring of the title or the service."
     )
@@ -230,8 +231,12 @@ class UserCreate(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"email": "sam@example.com", "display_name": "Sam Rivera", "role": "responder",
-                 "password": "correct horse battery"}
+                {
+                    "email": "sam@example.com",
+                    "display_name": "Sam Rivera",
+                    "role": "responder",
+                    "password": "correct horse battery",
+                }
             ]
         }
     )

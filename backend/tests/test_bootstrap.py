@@ -49,8 +49,17 @@ def users(db_engine: Engine) -> list[User]:
 def add_user(db_engine: Engine, email: str, role: Role = Role.VIEWER, *, is_active: bool = True) -> None:
     now = utcnow()
     with Session(db_engine) as session, session.begin():
-        session.add(User(email=email, display_name="Someone", role=role, password_hash=hash_password("whatever-123"),
-                         is_active=is_active, created_at=now, updated_at=now))
+        session.add(
+            User(
+                email=email,
+                display_name="Someone",
+                role=role,
+                password_hash=hash_password("whatever-123"),
+                is_active=is_active,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 # --- the first admin ------------------------------------------------------------------------------------------
@@ -60,15 +69,22 @@ def test_the_first_admin_is_created_at_start_up_and_can_sign_in(database_url, db
     with started(database_url, first_admin_email="Boss@Example.com", first_admin_password=FIRST_PASSWORD) as client:
         (admin,) = users(db_engine)
         assert (admin.email, admin.display_name, admin.role, admin.is_active) == (
-            "boss@example.com", "Administrator", Role.ADMIN, True,
+            "boss@example.com",
+            "Administrator",
+            Role.ADMIN,
+            True,
         )
         assert verify_password(FIRST_PASSWORD, admin.password_hash)
 
         response = client.post("/api/auth/token", data={"username": "boss@example.com", "password": FIRST_PASSWORD})
         assert response.status_code == 200, response.text
         me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"})
-        assert me.json() == {"id": admin.id, "email": "boss@example.com", "display_name": "Administrator",
-                             "role": "admin"}
+        assert me.json() == {
+            "id": admin.id,
+            "email": "boss@example.com",
+            "display_name": "Administrator",
+            "role": "admin",
+        }
 
 
 @pytest.mark.parametrize("second_email", ["boss@example.com", "BOSS@EXAMPLE.COM"])
@@ -92,13 +108,15 @@ def test_the_first_admin_is_added_next_to_other_accounts(database_url, db_engine
         pass
 
     assert [(user.email, user.role) for user in users(db_engine)] == [
-        ("someone@example.com", Role.VIEWER), ("boss@example.com", Role.ADMIN),
+        ("someone@example.com", Role.VIEWER),
+        ("boss@example.com", Role.ADMIN),
     ]
 
 
 def test_an_email_without_a_password_refuses_to_start(database_url, db_engine, empty):
-    with pytest.raises(RuntimeError, match="FIRST_ADMIN_PASSWORD"), started(
-        database_url, first_admin_email="boss@example.com"
+    with (
+        pytest.raises(RuntimeError, match="FIRST_ADMIN_PASSWORD"),
+        started(database_url, first_admin_email="boss@example.com"),
     ):
         pytest.fail("the app started")
 
@@ -117,8 +135,9 @@ def test_start_up_alone_creates_no_account(database_url, db_engine, empty, app_e
 
 
 def test_production_refuses_the_default_secret_key(database_url, db_engine, empty):
-    with pytest.raises(RuntimeError, match="SECRET_KEY") as refused, started(
-        database_url, app_env="production", secret_key=DEFAULT_SECRET_KEY
+    with (
+        pytest.raises(RuntimeError, match="SECRET_KEY") as refused,
+        started(database_url, app_env="production", secret_key=DEFAULT_SECRET_KEY),
     ):
         pytest.fail("the app started")
 
@@ -131,8 +150,9 @@ def test_production_refuses_to_start_while_a_demo_account_exists(database_url, d
     add_user(db_engine, "someone@example.com")
     add_user(db_engine, demo.email, demo.role, is_active=is_active)
 
-    with pytest.raises(RuntimeError, match="demo accounts") as refused, started(
-        database_url, app_env="production", secret_key=STRONG_SECRET
+    with (
+        pytest.raises(RuntimeError, match="demo accounts") as refused,
+        started(database_url, app_env="production", secret_key=STRONG_SECRET),
     ):
         pytest.fail("the app started")
 
@@ -144,8 +164,9 @@ def test_production_names_every_problem_at_once(database_url, db_engine, empty):
     for demo in DEMO_ACCOUNTS:
         add_user(db_engine, demo.email, demo.role)
 
-    with pytest.raises(RuntimeError) as refused, started(
-        database_url, app_env="production", secret_key=DEFAULT_SECRET_KEY
+    with (
+        pytest.raises(RuntimeError) as refused,
+        started(database_url, app_env="production", secret_key=DEFAULT_SECRET_KEY),
     ):
         pytest.fail("the app started")
 
@@ -165,8 +186,13 @@ def test_production_starts_with_a_strong_secret_and_no_demo_accounts(database_ur
 
 
 def test_production_starts_on_an_empty_database_and_creates_the_first_admin(database_url, db_engine, empty):
-    with started(database_url, app_env="production", secret_key=STRONG_SECRET,
-                 first_admin_email="boss@example.com", first_admin_password=FIRST_PASSWORD) as client:
+    with started(
+        database_url,
+        app_env="production",
+        secret_key=STRONG_SECRET,
+        first_admin_email="boss@example.com",
+        first_admin_password=FIRST_PASSWORD,
+    ) as client:
         assert client.get("/api/health").status_code == 200
 
     assert [(user.email, user.role) for user in users(db_engine)] == [("boss@example.com", Role.ADMIN)]

@@ -47,8 +47,14 @@ def arguments(email="Sam@Example.com", name="Sam Rivera", role="responder", *, s
 
 def create_user(cli_env, stdin: str, *args, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(args) or arguments(**kwargs), input=stdin, capture_output=True, text=True, cwd=BACKEND_DIR,
-        env=cli_env, timeout=TIMEOUT, check=False,
+        list(args) or arguments(**kwargs),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=BACKEND_DIR,
+        env=cli_env,
+        timeout=TIMEOUT,
+        check=False,
     )
 
 
@@ -66,10 +72,15 @@ def test_create_user_stores_the_account_and_exits_0(engine, cli_env, line_end):
 
     (user,) = accounts(engine)
     assert (result.returncode, result.stdout, result.stderr) == (
-        0, f"Created responder sam@example.com (id {user.id}).\n", "",
+        0,
+        f"Created responder sam@example.com (id {user.id}).\n",
+        "",
     )
     assert (user.email, user.display_name, user.role, user.is_active) == (
-        "sam@example.com", "Sam Rivera", Role.RESPONDER, True,
+        "sam@example.com",
+        "Sam Rivera",
+        Role.RESPONDER,
+        True,
     )
     assert user.password_hash.startswith("$argon2id$")
     assert verify_password(PASSWORD, user.password_hash)
@@ -98,7 +109,9 @@ def test_an_email_taken_in_another_case_exits_1(engine, cli_env):
     result = create_user(cli_env, "another password\n", email="SAM@example.COM", name="Other")
 
     assert (result.returncode, result.stdout, result.stderr) == (
-        1, "", "An account with the email sam@example.com already exists.\n",
+        1,
+        "",
+        "An account with the email sam@example.com already exists.\n",
     )
     (user,) = accounts(engine)
     assert (user.display_name, verify_password(PASSWORD, user.password_hash)) == ("Sam Rivera", True)
@@ -108,8 +121,7 @@ def test_an_email_taken_in_another_case_exits_1(engine, cli_env):
     ("stdin", "overrides", "message"),
     [
         pytest.param("1234567\n", {}, "password: String should have at least 8 characters\n", id="password-7"),
-        pytest.param("p" * 129 + "\n", {}, "password: String should have at most 128 characters\n",
-                     id="password-129"),
+        pytest.param("p" * 129 + "\n", {}, "password: String should have at most 128 characters\n", id="password-129"),
         pytest.param("", {}, "password: String should have at least 8 characters\n", id="no-input"),
         pytest.param(PASSWORD, {"name": "   "}, "display_name: ", id="blank-name"),
         pytest.param(PASSWORD, {"email": "not-an-email"}, "email: ", id="bad-email"),
@@ -138,12 +150,21 @@ def test_the_128_character_password_is_stored_whole(engine, cli_env):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["--email", "a@example.com", "--name", "A", "--role", "owner", "--password-stdin"],
-                     "invalid choice: 'owner'", id="unknown-role"),
-        pytest.param(["--name", "A", "--role", "viewer", "--password-stdin"],
-                     "the following arguments are required: --email", id="no-email"),
-        pytest.param(["--email", "a@example.com", "--role", "viewer"],
-                     "the following arguments are required: --name", id="no-name"),
+        pytest.param(
+            ["--email", "a@example.com", "--name", "A", "--role", "owner", "--password-stdin"],
+            "invalid choice: 'owner'",
+            id="unknown-role",
+        ),
+        pytest.param(
+            ["--name", "A", "--role", "viewer", "--password-stdin"],
+            "the following arguments are required: --email",
+            id="no-email",
+        ),
+        pytest.param(
+            ["--email", "a@example.com", "--role", "viewer"],
+            "the following arguments are required: --name",
+            id="no-name",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_the_usage(engine, cli_env, args, message):

@@ -11,7 +11,9 @@ def test_compose_file_matches_the_compose_spec():
     check = Path(sys.executable).parent / "check-jsonschema"
     result = subprocess.run(
         [str(check), "--builtin-schema", "vendor.compose-spec", str(ROOT_DIR / "docker-compose.yml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok -- validation done" in result.stdout

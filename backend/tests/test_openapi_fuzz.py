@@ -37,8 +37,15 @@ def admin_headers():
     migrate(_db_url)
     now = utcnow()
     with Session(app.state.engine) as session, session.begin():
-        admin = User(email="fuzz-admin@example.com", display_name="Fuzz Admin", role=Role.ADMIN,
-                     password_hash=hash_password("fuzz-admin-password"), is_active=True, created_at=now, updated_at=now)
+        admin = User(
+            email="fuzz-admin@example.com",
+            display_name="Fuzz Admin",
+            role=Role.ADMIN,
+            password_hash=hash_password("fuzz-admin-password"),
+            is_active=True,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(admin)
         session.flush()
         admin_id = admin.id

@@ -75,8 +75,11 @@ def test_command_line_refuses_a_count_below_one(capsys):
 def test_seeded_incidents_carry_their_history_by_the_accounts_that_may_edit(session):
     now = utcnow()
     editors = []
-    for email, role in (("ed@example.com", Role.RESPONDER), ("al@example.com", Role.ADMIN),
-                        ("vi@example.com", Role.VIEWER)):
+    for email, role in (
+        ("ed@example.com", Role.RESPONDER),
+        ("al@example.com", Role.ADMIN),
+        ("vi@example.com", Role.VIEWER),
+    ):
         user = User(email=email, display_name=email, role=role, password_hash="x", created_at=now, updated_at=now)
         session.add(user)
         session.flush()

@@ -42,11 +42,21 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
 
 
 def record(
-    session: Session, incident: Incident, actor: Actor, action: EventAction, *,
-    changes: dict[str, dict[str, Any]] | None = None, note: str | None = None, at: datetime | None = None,
+    session: Session,
+    incident: Incident,
+    actor: Actor,
+    action: EventAction,
+    *,
+    changes: dict[str, dict[str, Any]] | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
 ) -> IncidentEvent:
     event = IncidentEvent(
-        incident_id=incident.id, actor_id=actor.user.id, action=action, changes=changes or None, note=note,
+        incident_id=incident.id,
+        actor_id=actor.user.id,
+        action=action,
+        changes=changes or None,
+        note=note,
         request_id=actor.request_id,
     )
     if at is not None:
@@ -82,4 +92,3 @@ def audit_log(session: Session, params: AuditParams) -> tuple[Sequence[IncidentE
     """Every event, newest first, filtered by actor, incident, action and time range."""
     newest_first = [IncidentEvent.created_at.desc(), IncidentEvent.id.desc()]
     return fetch_page(session, IncidentEvent, _audit_filters(params), newest_first, params)
-

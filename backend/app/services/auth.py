@@ -27,9 +27,7 @@ def _retry_after(session: Session, condition: ColumnElement[bool], limit: int, w
     if count < limit:
         return None
     # The failure whose expiry brings the count below the limit.
-    oldest_needed = session.scalar(
-        recent.order_by(LoginFailure.failed_at.desc()).limit(1).offset(limit - 1)
-    )
+    oldest_needed = session.scalar(recent.order_by(LoginFailure.failed_at.desc()).limit(1).offset(limit - 1))
     return max(1, math.ceil((oldest_needed + window - utcnow()).total_seconds()))
 
 
@@ -58,7 +56,11 @@ def clear_failures(session: Session, email: str) -> None:
 
 
 def sign_in(
-    session: Session, session_factory: sessionmaker[Session], settings: Settings, email: str, password: str,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    email: str,
+    password: str,
     client: str,
 ) -> User:
     """The account these credentials open, or 429 (throttled) / 401 (wrong email or password)."""

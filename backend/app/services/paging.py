@@ -13,13 +13,19 @@ ModelT = TypeVar("ModelT", bound=Base)
 
 
 def fetch_page(
-    session: Session, model: type[ModelT], conditions: Sequence[ColumnElement[bool]],
-    ordering: Sequence[ColumnElement], params: PageParams,
+    session: Session,
+    model: type[ModelT],
+    conditions: Sequence[ColumnElement[bool]],
+    ordering: Sequence[ColumnElement],
+    params: PageParams,
 ) -> tuple[Sequence[ModelT], int]:
     """Rows of `model` matching every condition, in `ordering`, for the requested page; and their total."""
     total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
     items = session.scalars(
-        select(model).where(*conditions).order_by(*ordering)
-        .limit(params.limit).offset((params.page - 1) * params.limit)
+        select(model)
+        .where(*conditions)
+        .order_by(*ordering)
+        .limit(params.limit)
+        .offset((params.page - 1) * params.limit)
     ).all()
     return items, total

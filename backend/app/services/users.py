@@ -33,8 +33,14 @@ def create_user(session: Session, data: UserCreate) -> User:
         raise AppError(409, f"An account with the email {data.email} already exists.")
     now = utcnow()
     user = User(
-        email=data.email.lower(), display_name=data.display_name, role=data.role,
-        password_hash=hash_password(data.password), is_active=True, token_version=0, created_at=now, updated_at=now,
+        email=data.email.lower(),
+        display_name=data.display_name,
+        role=data.role,
+        password_hash=hash_password(data.password),
+        is_active=True,
+        token_version=0,
+        created_at=now,
+        updated_at=now,
     )
     session.add(user)
     session.flush()
@@ -42,16 +48,22 @@ def create_user(session: Session, data: UserCreate) -> User:
 
 
 def _other_active_admins(session: Session, user: User) -> int:
-    return session.scalar(
-        select(func.count()).select_from(User)
-        .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != user.id)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != user.id)
+        )
+        or 0
+    )
 
 
 def update_user(session: Session, user: User, data: UserUpdate) -> User:
     changes = data.model_dump(exclude_unset=True)
-    stops_being_admin = user.role == Role.ADMIN and user.is_active and (
-        changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active", True) is False
+    stops_being_admin = (
+        user.role == Role.ADMIN
+        and user.is_active
+        and (changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active", True) is False)
     )
     if stops_being_admin and _other_active_admins(session, user) == 0:
         raise AppError(409, "This is the last active admin: make another admin first.")

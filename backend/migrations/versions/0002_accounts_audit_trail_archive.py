@@ -114,7 +114,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     # Dropping a table drops its indexes; dropping them first fails on MySQL where a foreign key needs one.
     with op.batch_alter_table("incidents", schema=None) as batch_op:

@@ -53,8 +53,13 @@ def password_hash() -> str:
 def add_account(session: Session, app: FastAPI, password_hash: str, role: Role, name: str) -> Account:
     now = utcnow()
     user = User(
-        email=f"{name.lower()}@example.com", display_name=f"{name} Tester", role=role, password_hash=password_hash,
-        is_active=True, created_at=now, updated_at=now,
+        email=f"{name.lower()}@example.com",
+        display_name=f"{name} Tester",
+        role=role,
+        password_hash=password_hash,
+        is_active=True,
+        created_at=now,
+        updated_at=now,
     )
     session.add(user)
     session.flush()

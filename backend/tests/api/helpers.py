@@ -15,9 +15,20 @@ from app.models import EventAction, Incident, IncidentEvent, Severity, Status, U
 API = "/api/incidents/"
 PROBLEM_JSON = "application/problem+json"
 INCIDENT_KEYS = {
-    "id", "title", "service", "severity", "status", "description",
-    "created_at", "updated_at", "mitigated_at", "resolved_at",
-    "created_by", "updated_by", "archived_at", "archived_by",
+    "id",
+    "title",
+    "service",
+    "severity",
+    "status",
+    "description",
+    "created_at",
+    "updated_at",
+    "mitigated_at",
+    "resolved_at",
+    "created_by",
+    "updated_by",
+    "archived_at",
+    "archived_by",
 }
 TIME_KEYS = ("created_at", "updated_at", "mitigated_at", "resolved_at")
 # Every timestamp of an incident, including the archive stamp (null on a live incident).
@@ -52,8 +63,11 @@ def insert_incidents(session: Session, *rows: dict[str, Any]) -> list[int]:
     incidents = []
     for row in rows:
         fields: dict[str, Any] = {
-            "title": "Seeded incident", "service": "seed-service", "severity": Severity.SEV3,
-            "status": Status.OPEN, "created_at": BASE_TIME,
+            "title": "Seeded incident",
+            "service": "seed-service",
+            "severity": Severity.SEV3,
+            "status": Status.OPEN,
+            "created_at": BASE_TIME,
         }
         fields.update(row)
         fields["severity"] = Severity(fields["severity"])
@@ -103,8 +117,12 @@ def stored_incident(session: Session, incident_id: int) -> dict[str, Any] | None
     if incident is None:
         return None
     return {
-        "id": incident.id, "title": incident.title, "service": incident.service,
-        "severity": incident.severity.value, "status": incident.status.value, "description": incident.description,
+        "id": incident.id,
+        "title": incident.title,
+        "service": incident.service,
+        "severity": incident.severity.value,
+        "status": incident.status.value,
+        "description": incident.description,
         **{key: getattr(incident, key) for key in ALL_TIME_KEYS},
         **{key: user_ref(getattr(incident, key)) for key in PEOPLE_KEYS},
     }
@@ -118,9 +136,14 @@ def stored_events(session: Session, incident_id: int | None = None) -> list[dict
         query = query.where(IncidentEvent.incident_id == incident_id)
     return [
         {
-            "id": event.id, "incident_id": event.incident_id, "action": event.action.value,
-            "actor": user_ref(event.actor), "changes": event.changes, "note": event.note,
-            "request_id": event.request_id, "created_at": event.created_at,
+            "id": event.id,
+            "incident_id": event.incident_id,
+            "action": event.action.value,
+            "actor": user_ref(event.actor),
+            "changes": event.changes,
+            "note": event.note,
+            "request_id": event.request_id,
+            "created_at": event.created_at,
         }
         for event in session.scalars(query).unique()
     ]

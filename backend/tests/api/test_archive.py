@@ -85,8 +85,9 @@ def test_archive_keeps_the_row_and_its_history(clients, archived, db_session):
         pytest.param({}, ["other", "kept"], id="no-filter"),
         pytest.param({"severity": "SEV1"}, ["kept"], id="severity"),
         pytest.param({"status": "OPEN"}, ["kept"], id="status"),
-        pytest.param({"status": ["OPEN", "MITIGATED"], "severity": ["SEV1", "SEV3"]}, ["other", "kept"],
-                     id="both-repeated"),
+        pytest.param(
+            {"status": ["OPEN", "MITIGATED"], "severity": ["SEV1", "SEV3"]}, ["other", "kept"], id="both-repeated"
+        ),
         pytest.param({"search": "me"}, ["kept"], id="search-shared-word"),
         pytest.param({"search": "Archive"}, [], id="search-its-title"),
         pytest.param({"search": "svc-a"}, [], id="search-its-service"),
@@ -156,7 +157,8 @@ def test_an_admin_reads_an_archived_incident_and_its_events_with_archived_true(c
     assert response.json() == archived
     assert events.status_code == 200, events.text
     assert [(item["action"], item["actor"]) for item in events.json()["items"]] == [
-        ("created", refs[Role.RESPONDER]), ("archived", refs[Role.ADMIN]),
+        ("created", refs[Role.RESPONDER]),
+        ("archived", refs[Role.ADMIN]),
     ]
 
 
@@ -197,14 +199,19 @@ def test_restore_brings_it_back_everywhere(clients, incidents, archived, db_sess
         assert page(clients[role], search="me") == ([incidents["kept"]["id"], incident_id], 2)
         assert clients[role].get(url(incident_id)).json() == restored
         assert [item["action"] for item in clients[role].get(url(incident_id, "/events")).json()["items"]] == [
-            "created", "archived", "restored",
+            "created",
+            "archived",
+            "restored",
         ]
     assert page(admin, archived="true") == ([], 0)
     assert clients[Role.RESPONDER].patch(url(incident_id), json={"title": "Back"}).status_code == 200
     assert clients[Role.RESPONDER].post(url(incident_id, "/notes"), json={"text": "back"}).status_code == 201
     assert [(event["action"], event["actor"]) for event in stored_events(db_session, incident_id)] == [
-        ("created", refs[Role.RESPONDER]), ("archived", refs[Role.ADMIN]), ("restored", refs[Role.ADMIN]),
-        ("updated", refs[Role.RESPONDER]), ("note_added", refs[Role.RESPONDER]),
+        ("created", refs[Role.RESPONDER]),
+        ("archived", refs[Role.ADMIN]),
+        ("restored", refs[Role.ADMIN]),
+        ("updated", refs[Role.RESPONDER]),
+        ("note_added", refs[Role.RESPONDER]),
     ]
 
 
@@ -217,7 +224,10 @@ def test_an_incident_can_be_archived_again_after_a_restore(clients, archived, db
     assert again.status_code == 200, again.text
     assert parse_time(again.json()["archived_at"]) > parse_time(archived["archived_at"])
     assert [event["action"] for event in stored_events(db_session, archived["id"])] == [
-        "created", "archived", "restored", "archived",
+        "created",
+        "archived",
+        "restored",
+        "archived",
     ]
 
 

@@ -57,7 +57,7 @@ def assert_one_new_event(db_session, before: list[dict], **expected) -> dict:
     after = stored_events(db_session)
     assert after[: len(before)] == before
     assert len(after) == len(before) + 1, after
-    (event,) = after[len(before):]
+    (event,) = after[len(before) :]
     assert {key: event[key] for key in expected} == expected
     return event
 
@@ -72,7 +72,10 @@ def test_create_writes_one_created_event(client, db_session, refs):
     body = response.json()
     (event,) = stored_events(db_session)
     assert event == {
-        "id": event["id"], "incident_id": body["id"], "action": "created", "actor": refs[Role.RESPONDER],
+        "id": event["id"],
+        "incident_id": body["id"],
+        "action": "created",
+        "actor": refs[Role.RESPONDER],
         "changes": {
             "title": {"old": None, "new": "Checkout latency above 2 s"},
             "service": {"old": None, "new": "payments-api"},
@@ -80,7 +83,9 @@ def test_create_writes_one_created_event(client, db_session, refs):
             "status": {"old": None, "new": "OPEN"},
             "description": {"old": None, "new": "p99 doubled."},
         },
-        "note": None, "request_id": "req-1", "created_at": parse_time(body["created_at"]),
+        "note": None,
+        "request_id": "req-1",
+        "created_at": parse_time(body["created_at"]),
     }
     assert response.headers["x-request-id"] == "req-1"
     assert [as_stored_event(item) for item in api_events(client, body["id"])] == [event]
@@ -103,29 +108,50 @@ def test_create_with_a_later_status_records_its_stamps(client, db_session, refs)
 @pytest.mark.parametrize(
     ("start", "change", "expected"),
     [
-        pytest.param({}, {"title": "Checkout down"},
-                     {"title": {"old": "Checkout latency above 2 s", "new": "Checkout down"}}, id="title"),
-        pytest.param({}, {"severity": "SEV1", "service": "checkout"},
-                     {"severity": {"old": "SEV2", "new": "SEV1"},
-                      "service": {"old": "payments-api", "new": "checkout"}},
-                     id="two-fields"),
-        pytest.param({"description": "old text"}, {"description": None},
-                     {"description": {"old": "old text", "new": None}}, id="description-cleared"),
-        pytest.param({}, {"description": "  new text "}, {"description": {"old": None, "new": "new text"}},
-                     id="description-set"),
-        pytest.param({}, {"status": "MITIGATED"},
-                     {"status": {"old": "OPEN", "new": "MITIGATED"}, "mitigated_at": {"old": None, "new": "now"}},
-                     id="mitigate"),
-        pytest.param({}, {"status": "RESOLVED", "title": "Fixed"},
-                     {"title": {"old": "Checkout latency above 2 s", "new": "Fixed"},
-                      "status": {"old": "OPEN", "new": "RESOLVED"},
-                      "mitigated_at": {"old": None, "new": "now"}, "resolved_at": {"old": None, "new": "now"}},
-                     id="resolve-directly"),
-        pytest.param({"status": "RESOLVED", "mitigated_at": MITIGATED_AT, "resolved_at": RESOLVED_AT},
-                     {"status": "OPEN"},
-                     {"status": {"old": "RESOLVED", "new": "OPEN"},
-                      "resolved_at": {"old": iso(RESOLVED_AT), "new": None}},
-                     id="reopen"),
+        pytest.param(
+            {},
+            {"title": "Checkout down"},
+            {"title": {"old": "Checkout latency above 2 s", "new": "Checkout down"}},
+            id="title",
+        ),
+        pytest.param(
+            {},
+            {"severity": "SEV1", "service": "checkout"},
+            {"severity": {"old": "SEV2", "new": "SEV1"}, "service": {"old": "payments-api", "new": "checkout"}},
+            id="two-fields",
+        ),
+        pytest.param(
+            {"description": "old text"},
+            {"description": None},
+            {"description": {"old": "old text", "new": None}},
+            id="description-cleared",
+        ),
+        pytest.param(
+            {}, {"description": "  new text "}, {"description": {"old": None, "new": "new text"}}, id="description-set"
+        ),
+        pytest.param(
+            {},
+            {"status": "MITIGATED"},
+            {"status": {"old": "OPEN", "new": "MITIGATED"}, "mitigated_at": {"old": None, "new": "now"}},
+            id="mitigate",
+        ),
+        pytest.param(
+            {},
+            {"status": "RESOLVED", "title": "Fixed"},
+            {
+                "title": {"old": "Checkout latency above 2 s", "new": "Fixed"},
+                "status": {"old": "OPEN", "new": "RESOLVED"},
+                "mitigated_at": {"old": None, "new": "now"},
+                "resolved_at": {"old": None, "new": "now"},
+            },
+            id="resolve-directly",
+        ),
+        pytest.param(
+            {"status": "RESOLVED", "mitigated_at": MITIGATED_AT, "resolved_at": RESOLVED_AT},
+            {"status": "OPEN"},
+            {"status": {"old": "RESOLVED", "new": "OPEN"}, "resolved_at": {"old": iso(RESOLVED_AT), "new": None}},
+            id="reopen",
+        ),
     ],
 )
 @pytest.mark.parametrize("role", [Role.RESPONDER, Role.ADMIN])
@@ -143,19 +169,31 @@ def test_update_writes_one_updated_event_with_old_and_new(
     (event,) = stored_events(db_session)
     now = iso(body["updated_at"])
     assert event == {
-        "id": event["id"], "incident_id": incident_id, "action": "updated", "actor": refs[role],
+        "id": event["id"],
+        "incident_id": incident_id,
+        "action": "updated",
+        "actor": refs[role],
         "changes": {
             field: {"old": values["old"], "new": now if values["new"] == "now" else values["new"]}
             for field, values in expected.items()
         },
-        "note": None, "request_id": "patch-1", "created_at": parse_time(body["updated_at"]),
+        "note": None,
+        "request_id": "patch-1",
+        "created_at": parse_time(body["updated_at"]),
     }
 
 
 @pytest.mark.parametrize(
     "same",
-    [{}, {"title": ORIGINAL["title"]}, {"title": f" {ORIGINAL['title']} "}, {"status": "OPEN"}, dict(ORIGINAL),
-     {"description": None}, {"description": "  "}],
+    [
+        {},
+        {"title": ORIGINAL["title"]},
+        {"title": f" {ORIGINAL['title']} "},
+        {"status": "OPEN"},
+        dict(ORIGINAL),
+        {"description": None},
+        {"description": "  "},
+    ],
     ids=["empty", "title", "title-padded", "status", "everything", "description-null", "description-blank"],
 )
 def test_a_no_op_patch_writes_no_event(client, db_session, same):
@@ -174,7 +212,8 @@ def test_a_note_writes_one_note_event_and_returns_it(client, db_session, refs):
     before = stored_events(db_session)
 
     response = client.post(
-        f"/api/incidents/{incident_id}/notes", json={"text": "  Rolled back at 14:20.\n"},
+        f"/api/incidents/{incident_id}/notes",
+        json={"text": "  Rolled back at 14:20.\n"},
         headers={"X-Request-ID": "n-1"},
     )
 
@@ -182,8 +221,14 @@ def test_a_note_writes_one_note_event_and_returns_it(client, db_session, refs):
     body = response.json()
     assert set(body) == EVENT_KEYS
     event = assert_one_new_event(
-        db_session, before, incident_id=incident_id, action="note_added", actor=refs[Role.RESPONDER], changes=None,
-        note="Rolled back at 14:20.", request_id="n-1",
+        db_session,
+        before,
+        incident_id=incident_id,
+        action="note_added",
+        actor=refs[Role.RESPONDER],
+        changes=None,
+        note="Rolled back at 14:20.",
+        request_id="n-1",
     )
     assert as_stored_event(body) == event
     assert response.headers["x-request-id"] == "n-1"
@@ -200,8 +245,14 @@ def test_archive_and_restore_write_one_event_each_by_the_admin(client, clients, 
     assert archived.status_code == 200, archived.text
     archived_at = archived.json()["archived_at"]
     event = assert_one_new_event(
-        db_session, before, incident_id=incident_id, action="archived", actor=refs[Role.ADMIN], note=None,
-        changes={"archived_at": {"old": None, "new": iso(archived_at)}}, request_id="arch-1",
+        db_session,
+        before,
+        incident_id=incident_id,
+        action="archived",
+        actor=refs[Role.ADMIN],
+        note=None,
+        changes={"archived_at": {"old": None, "new": iso(archived_at)}},
+        request_id="arch-1",
     )
     assert event["created_at"] == parse_time(archived_at)
 
@@ -210,8 +261,14 @@ def test_archive_and_restore_write_one_event_each_by_the_admin(client, clients, 
 
     assert restored.status_code == 200, restored.text
     assert_one_new_event(
-        db_session, before, incident_id=incident_id, action="restored", actor=refs[Role.ADMIN], note=None,
-        changes={"archived_at": {"old": iso(archived_at), "new": None}}, request_id="rest-1",
+        db_session,
+        before,
+        incident_id=incident_id,
+        action="restored",
+        actor=refs[Role.ADMIN],
+        note=None,
+        changes={"archived_at": {"old": iso(archived_at), "new": None}},
+        request_id="rest-1",
     )
 
 
@@ -261,7 +318,8 @@ def test_a_valid_client_request_id_is_echoed_and_recorded(client, clients, db_se
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
-    "sent", [None, "", "has space", "x" * 65, "semi;colon", "new\\nline", "ünïcode", "quote\"d"],
+    "sent",
+    [None, "", "has space", "x" * 65, "semi;colon", "new\\nline", "ünïcode", 'quote"d'],
     ids=["absent", "empty", "space", "65-chars", "semicolon", "backslash", "non-ascii", "quote"],
 )
 def test_otherwise_the_server_makes_one_and_records_it(client, clients, db_session, kind, sent):
@@ -300,8 +358,10 @@ def explode(*_args, **_kwargs):
 @pytest.fixture
 def failing(app, client, accounts):
     """Clients per role whose server errors become 500 responses."""
-    return {role: TestClient(app, raise_server_exceptions=False, headers=account.headers)
-            for role, account in accounts.items()}
+    return {
+        role: TestClient(app, raise_server_exceptions=False, headers=account.headers)
+        for role, account in accounts.items()
+    }
 
 
 def test_a_create_that_fails_after_the_service_stores_nothing(failing, db_session, monkeypatch):
@@ -468,12 +528,18 @@ def test_events_are_paged_oldest_first(client, db_session):
 
     assert [as_stored_event(item) for item in first["items"]] == stored[:3]
     assert {key: first[key] for key in ("total", "page", "limit", "pages")} == {
-        "total": 7, "page": 1, "limit": 3, "pages": 3,
+        "total": 7,
+        "page": 1,
+        "limit": 3,
+        "pages": 3,
     }
     assert [as_stored_event(item) for item in last["items"]] == stored[6:]
     assert [as_stored_event(item) for item in everything["items"]] == stored
     assert {key: everything[key] for key in ("total", "page", "limit", "pages")} == {
-        "total": 7, "page": 1, "limit": 50, "pages": 1,
+        "total": 7,
+        "page": 1,
+        "limit": 50,
+        "pages": 1,
     }
     assert client.get(events_url(incident_id), params={"page": 4, "limit": 3}).json()["items"] == []
 
@@ -485,9 +551,7 @@ def test_every_role_reads_the_events(client, clients, role):
     assert [item["action"] for item in api_events(clients[role], incident_id)] == ["created"]
 
 
-@pytest.mark.parametrize(
-    ("params", "loc"), [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"page": 0}, "page")]
-)
+@pytest.mark.parametrize(("params", "loc"), [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"page": 0}, "page")])
 def test_events_refuse_bad_paging(client, params, loc):
     incident_id = make_incident(client)["id"]
 
@@ -501,13 +565,25 @@ def test_events_of_an_unknown_incident_are_404(client):
 def test_seeded_events_have_no_actor(client, db_session):
     """Events no person made (the seed script) have a null actor and request id."""
     incident_id = insert_incident(db_session)
-    insert_events(db_session, {"incident_id": incident_id, "action": "created", "note": None,
-                               "changes": {"title": {"old": None, "new": "Seeded incident"}}})
+    insert_events(
+        db_session,
+        {
+            "incident_id": incident_id,
+            "action": "created",
+            "note": None,
+            "changes": {"title": {"old": None, "new": "Seeded incident"}},
+        },
+    )
 
     (item,) = api_events(client, incident_id)
     assert item == {
-        "id": item["id"], "incident_id": incident_id, "action": "created", "actor": None,
-        "changes": {"title": {"old": None, "new": "Seeded incident"}}, "note": None, "request_id": None,
+        "id": item["id"],
+        "incident_id": incident_id,
+        "action": "created",
+        "actor": None,
+        "changes": {"title": {"old": None, "new": "Seeded incident"}},
+        "note": None,
+        "request_id": None,
         "created_at": item["created_at"],
     }
     assert parse_time(item["created_at"]) == BASE_TIME
@@ -584,10 +660,24 @@ def history(db_session, accounts):
     second = insert_incident(db_session, title="second")
     admin, responder = accounts[Role.ADMIN].id, accounts[Role.RESPONDER].id
     rows = [
-        {"incident_id": first, "action": "created", "actor_id": admin, "created_at": at(0), "note": None,
-         "changes": {"title": {"old": None, "new": "first"}}, "request_id": "r-1"},
-        {"incident_id": first, "action": "updated", "actor_id": responder, "created_at": at(1), "note": None,
-         "changes": {"title": {"old": "a", "new": "b"}}, "request_id": "r-2"},
+        {
+            "incident_id": first,
+            "action": "created",
+            "actor_id": admin,
+            "created_at": at(0),
+            "note": None,
+            "changes": {"title": {"old": None, "new": "first"}},
+            "request_id": "r-1",
+        },
+        {
+            "incident_id": first,
+            "action": "updated",
+            "actor_id": responder,
+            "created_at": at(1),
+            "note": None,
+            "changes": {"title": {"old": "a", "new": "b"}},
+            "request_id": "r-2",
+        },
         {"incident_id": second, "action": "created", "actor_id": responder, "created_at": at(2), "note": None},
         {"incident_id": first, "action": "note_added", "actor_id": responder, "created_at": at(3), "note": "n"},
         {"incident_id": second, "action": "archived", "actor_id": admin, "created_at": at(4), "note": None},
@@ -616,12 +706,22 @@ def test_an_audit_item_is_the_whole_event(clients, history, refs):
     body = clients[Role.ADMIN].get(AUDIT, params={"action": "updated"}).json()
 
     assert body == {
-        "items": [{
-            "id": history["e2"], "incident_id": history["first"], "action": "updated", "actor": refs[Role.RESPONDER],
-            "changes": {"title": {"old": "a", "new": "b"}}, "note": None, "request_id": "r-2",
-            "created_at": body["items"][0]["created_at"],
-        }],
-        "total": 1, "page": 1, "limit": 50, "pages": 1,
+        "items": [
+            {
+                "id": history["e2"],
+                "incident_id": history["first"],
+                "action": "updated",
+                "actor": refs[Role.RESPONDER],
+                "changes": {"title": {"old": "a", "new": "b"}},
+                "note": None,
+                "request_id": "r-2",
+                "created_at": body["items"][0]["created_at"],
+            }
+        ],
+        "total": 1,
+        "page": 1,
+        "limit": 50,
+        "pages": 1,
     }
     assert parse_time(body["items"][0]["created_at"]) == at(1)
 
@@ -637,18 +737,25 @@ def test_an_audit_item_is_the_whole_event(clients, history, refs):
         pytest.param({"incident_id": 999999}, [], id="incident-unknown"),
         pytest.param({"action": "created"}, ["e3", "e1"], id="action"),
         pytest.param({"action": ["archived", "restored"]}, ["e6", "e5"], id="action-repeated"),
-        pytest.param({"action": ["note_added", "created", "updated"]}, ["e7", "e4", "e3", "e2", "e1"],
-                     id="action-three"),
+        pytest.param(
+            {"action": ["note_added", "created", "updated"]}, ["e7", "e4", "e3", "e2", "e1"], id="action-three"
+        ),
         pytest.param({"incident_id": "second", "action": "created"}, ["e3"], id="incident-and-action"),
         pytest.param({"actor_id": "admin", "incident_id": "first"}, ["e1"], id="actor-and-incident"),
-        pytest.param({"actor_id": "responder", "action": ["note_added", "updated"], "incident_id": "first"},
-                     ["e4", "e2"], id="all-three"),
+        pytest.param(
+            {"actor_id": "responder", "action": ["note_added", "updated"], "incident_id": "first"},
+            ["e4", "e2"],
+            id="all-three",
+        ),
     ],
 )
 def test_the_audit_log_filters(clients, accounts, history, params, expected):
     resolved = {
-        key: accounts[Role(value)].id if key == "actor_id" and isinstance(value, str)
-        else history[value] if key == "incident_id" and isinstance(value, str) else value
+        key: accounts[Role(value)].id
+        if key == "actor_id" and isinstance(value, str)
+        else history[value]
+        if key == "incident_id" and isinstance(value, str)
+        else value
         for key, value in params.items()
     }
 
@@ -696,7 +803,10 @@ def test_the_audit_log_pages(clients, history):
     assert [names[item["id"]] for item in second["items"]] == ["e4", "e3", "e2"]
     assert [names[item["id"]] for item in third["items"]] == ["e1"]
     assert {key: second[key] for key in ("total", "page", "limit", "pages")} == {
-        "total": 7, "page": 2, "limit": 3, "pages": 3,
+        "total": 7,
+        "page": 2,
+        "limit": 3,
+        "pages": 3,
     }
     assert admin.get(AUDIT, params={"limit": 3, "page": 4}).json()["items"] == []
     assert admin.get(AUDIT, params={"limit": 2, "action": "created"}).json()["total"] == 2

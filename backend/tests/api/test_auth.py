@@ -86,17 +86,18 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "not-yet-valid": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(
-            claims_for(viewer.id, nbf=utcnow() + timedelta(hours=1)), secret, algorithm="HS256"
+        lambda secret, viewer, admin: (
+            "Bearer " + jwt.encode(claims_for(viewer.id, nbf=utcnow() + timedelta(hours=1)), secret, algorithm="HS256")
         ),
         INVALID_TOKEN,
     ),
     "tampered-sub": (
-        lambda secret, viewer, admin: f"Bearer {tampered(viewer.token, sub=str(admin.id))}", INVALID_TOKEN
+        lambda secret, viewer, admin: f"Bearer {tampered(viewer.token, sub=str(admin.id))}",
+        INVALID_TOKEN,
     ),
     "tampered-exp": (
-        lambda secret, viewer, admin: "Bearer " + tampered(
-            viewer.token, exp=int((utcnow() + timedelta(days=365)).timestamp())
+        lambda secret, viewer, admin: (
+            "Bearer " + tampered(viewer.token, exp=int((utcnow() + timedelta(days=365)).timestamp()))
         ),
         INVALID_TOKEN,
     ),
@@ -109,14 +110,17 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "alg-none-by-hand": (
-        lambda secret, viewer, admin: "Bearer " + ".".join(
-            [b64url_json({"alg": "none", "typ": "JWT"}), b64url_json({"sub": str(admin.id), "exp": 4102444800}), ""]
+        lambda secret, viewer, admin: (
+            "Bearer "
+            + ".".join(
+                [b64url_json({"alg": "none", "typ": "JWT"}), b64url_json({"sub": str(admin.id), "exp": 4102444800}), ""]
+            )
         ),
         INVALID_TOKEN,
     ),
     "alg-none-keeping-the-signature": (
-        lambda secret, viewer, admin: "Bearer " + ".".join(
-            [b64url_json({"alg": "none", "typ": "JWT"}), *viewer.token.split(".")[1:]]
+        lambda secret, viewer, admin: (
+            "Bearer " + ".".join([b64url_json({"alg": "none", "typ": "JWT"}), *viewer.token.split(".")[1:]])
         ),
         INVALID_TOKEN,
     ),
@@ -141,8 +145,8 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "sub-not-a-string": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(
-            claims_for(viewer.id, sub=viewer.id), secret, algorithm="HS256"
+        lambda secret, viewer, admin: (
+            "Bearer " + jwt.encode(claims_for(viewer.id, sub=viewer.id), secret, algorithm="HS256")
         ),
         INVALID_TOKEN,
     ),
@@ -155,8 +159,8 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "ver-a-boolean": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(
-            claims_for(viewer.id, ver=False), secret, algorithm="HS256"
+        lambda secret, viewer, admin: (
+            "Bearer " + jwt.encode(claims_for(viewer.id, ver=False), secret, algorithm="HS256")
         ),
         INVALID_TOKEN,
     ),
@@ -213,8 +217,15 @@ def test_the_untouched_tokens_of_the_same_tests_work(app, anonymous, accounts, p
 
 def test_a_token_of_a_deleted_account_is_401(app, anonymous, db_session):
     now = utcnow()
-    user = User(email="gone@example.com", display_name="Gone", role=Role.ADMIN, password_hash="x", is_active=True,
-                created_at=now, updated_at=now)
+    user = User(
+        email="gone@example.com",
+        display_name="Gone",
+        role=Role.ADMIN,
+        password_hash="x",
+        is_active=True,
+        created_at=now,
+        updated_at=now,
+    )
     db_session.add(user)
     db_session.commit()
     token = create_access_token(str(user.id), app.state.settings.secret_key, timedelta(hours=1))
@@ -258,7 +269,10 @@ def test_me_is_the_signed_in_account(anonymous, accounts, role):
 
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "id": account.id, "email": account.email, "display_name": account.display_name, "role": role.value,
+        "id": account.id,
+        "email": account.email,
+        "display_name": account.display_name,
+        "role": role.value,
     }
 
 
@@ -283,7 +297,10 @@ def test_sign_in_returns_a_bearer_token_that_opens_the_api(app, anonymous, accou
     me = anonymous.get(ME, headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200, me.text
     assert me.json() == {
-        "id": account.id, "email": account.email, "display_name": account.display_name, "role": role.value,
+        "id": account.id,
+        "email": account.email,
+        "display_name": account.display_name,
+        "role": role.value,
     }
 
 
@@ -312,7 +329,10 @@ def test_wrong_credentials_are_401_with_the_same_answer(anonymous, accounts, ema
 
     assert_unauthorized(response, WRONG_CREDENTIALS)
     assert response.json() == {
-        "type": "about:blank", "title": "Unauthorized", "status": 401, "detail": WRONG_CREDENTIALS,
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": WRONG_CREDENTIALS,
     }
 
 
@@ -342,6 +362,7 @@ def test_sign_in_takes_a_form_not_json(anonymous, accounts):
 def test_verify_password_without_a_hash_is_false_after_real_work(monkeypatch):
     verified = []
     real_verify = security.password_hash.verify
+
     def spy(password, hashed):
         verified.append(hashed)
         return real_verify(password, hashed)

@@ -62,9 +62,7 @@ def test_a_405_lists_every_method_the_path_allows(client, method, path, allowed)
 
 
 def test_a_422_names_every_missing_field_and_explains_it(client, db_session):
-    body = assert_invalid(
-        client.post(API, json={}), ("body", "title"), ("body", "service"), ("body", "severity")
-    )
+    body = assert_invalid(client.post(API, json={}), ("body", "title"), ("body", "service"), ("body", "severity"))
 
     assert body["title"] == "Validation failed"
     assert all(error["type"] == "missing" for error in body["errors"])
@@ -189,10 +187,20 @@ def test_openapi_says_which_operations_need_the_bearer_token(openapi, path, meth
 # (schema path, method, URL, content type): every operation that reads a body.
 BODY_OPERATIONS = [
     pytest.param("/api/incidents/", "post", "/api/incidents/", "application/json", id="create-incident"),
-    pytest.param("/api/incidents/{incident_id}", "patch", "/api/incidents/{incident_id}", "application/json",
-                 id="update-incident"),
-    pytest.param("/api/incidents/{incident_id}/notes", "post", "/api/incidents/{incident_id}/notes",
-                 "application/json", id="add-note"),
+    pytest.param(
+        "/api/incidents/{incident_id}",
+        "patch",
+        "/api/incidents/{incident_id}",
+        "application/json",
+        id="update-incident",
+    ),
+    pytest.param(
+        "/api/incidents/{incident_id}/notes",
+        "post",
+        "/api/incidents/{incident_id}/notes",
+        "application/json",
+        id="add-note",
+    ),
     pytest.param("/api/users", "post", "/api/users", "application/json", id="create-user"),
     pytest.param("/api/users/{user_id}", "patch", "/api/users/{user_id}", "application/json", id="update-user"),
     pytest.param("/api/auth/token", "post", "/api/auth/token", "multipart/form-data", id="sign-in"),

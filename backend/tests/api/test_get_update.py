@@ -17,7 +17,10 @@ from tests.api.helpers import (
 )
 
 ORIGINAL = {
-    "title": "Checkout latency above 2 s", "service": "payments-api", "severity": "SEV2", "status": "OPEN",
+    "title": "Checkout latency above 2 s",
+    "service": "payments-api",
+    "severity": "SEV2",
+    "status": "OPEN",
     "description": "p99 doubled.",
 }
 
@@ -58,7 +61,10 @@ def test_an_unknown_id_is_404(client, seeded, method):
     response = client.request(method, url(999999), json={"title": "x"} if method == "PATCH" else None)
 
     assert assert_problem(response, 404) == {
-        "type": "about:blank", "title": "Not Found", "status": 404, "detail": "Incident 999999 not found.",
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Incident 999999 not found.",
     }
 
 
@@ -207,7 +213,9 @@ def test_clearing_an_already_empty_description_changes_nothing(client, db_sessio
         pytest.param({"archived_at": "2030-01-01T00:00:00Z"}, [("body", "archived_at")], id="archived_at"),
         pytest.param({"archived_by": 1}, [("body", "archived_by")], id="archived_by"),
         pytest.param(
-            {"title": "valid new title", "severity": "SEV9"}, [("body", "severity")], id="one-bad-among-good",
+            {"title": "valid new title", "severity": "SEV9"},
+            [("body", "severity")],
+            id="one-bad-among-good",
         ),
         pytest.param(
             {"title": None, "service": "", "status": None, "id": 1},

@@ -22,10 +22,16 @@ AT_STATUS = {
     "OPEN": {"status": "OPEN"},
     "MITIGATED": {"status": "MITIGATED", "mitigated_at": MITIGATED_AT, "updated_at": MITIGATED_AT},
     "RESOLVED": {
-        "status": "RESOLVED", "mitigated_at": MITIGATED_AT, "resolved_at": RESOLVED_AT, "updated_at": RESOLVED_AT,
+        "status": "RESOLVED",
+        "mitigated_at": MITIGATED_AT,
+        "resolved_at": RESOLVED_AT,
+        "updated_at": RESOLVED_AT,
     },
     "RESOLVED_DIRECTLY": {
-        "status": "RESOLVED", "mitigated_at": RESOLVED_AT, "resolved_at": RESOLVED_AT, "updated_at": RESOLVED_AT,
+        "status": "RESOLVED",
+        "mitigated_at": RESOLVED_AT,
+        "resolved_at": RESOLVED_AT,
+        "updated_at": RESOLVED_AT,
     },
 }
 

@@ -45,15 +45,26 @@ def test_list_answers_on_both_paths_without_redirect(client, path):
 
 def test_items_are_the_full_stored_incidents(client, db_session):
     incident_id = insert_incident(
-        db_session, title="Disk full", service="db-primary", severity="SEV1", status="RESOLVED",
-        description="Ran out of space.", mitigated_at=minutes(5), resolved_at=minutes(9), updated_at=minutes(9),
+        db_session,
+        title="Disk full",
+        service="db-primary",
+        severity="SEV1",
+        status="RESOLVED",
+        description="Ran out of space.",
+        mitigated_at=minutes(5),
+        resolved_at=minutes(9),
+        updated_at=minutes(9),
     )
 
     (item,) = list_page(client)["items"]
 
     assert as_stored(item) == stored_incident(db_session, incident_id)
     assert [item[key] for key in ("title", "service", "severity", "status", "description")] == [
-        "Disk full", "db-primary", "SEV1", "RESOLVED", "Ran out of space.",
+        "Disk full",
+        "db-primary",
+        "SEV1",
+        "RESOLVED",
+        "Ran out of space.",
     ]
     assert [parse_time(item[key]) for key in TIME_KEYS] == [BASE_TIME, minutes(9), minutes(5), minutes(9)]
 
@@ -202,15 +213,19 @@ def test_search_wildcards_are_literal(client, db_session, search, expected):
 @pytest.fixture
 def mixed(db_session):
     """One incident per (severity, status) pair, newest last, keyed by that pair."""
-    pairs = [(severity, status) for severity in ("SEV1", "SEV2", "SEV3", "SEV4")
-             for status in ("OPEN", "MITIGATED", "RESOLVED")]
+    pairs = [
+        (severity, status)
+        for severity in ("SEV1", "SEV2", "SEV3", "SEV4")
+        for status in ("OPEN", "MITIGATED", "RESOLVED")
+    ]
     rows = [{"severity": sev, "status": st, "created_at": minutes(i)} for i, (sev, st) in enumerate(pairs)]
     return dict(zip(pairs, insert_incidents(db_session, *rows), strict=True))
 
 
 def _expected(mixed, severities=None, statuses=None):
     matching = [
-        incident_id for (severity, status), incident_id in mixed.items()
+        incident_id
+        for (severity, status), incident_id in mixed.items()
         if (severities is None or severity in severities) and (statuses is None or status in statuses)
     ]
     return sorted(matching, reverse=True)  # created_at follows the id in `mixed`
@@ -259,16 +274,46 @@ def test_filters_combine_with_search_and_paging(client, db_session):
 def sortable(db_session):
     """Five incidents whose order differs on every sortable column (ids follow the list order: a..e)."""
     rows = [
-        {"title": "delta", "service": "beta", "severity": "SEV3", "status": "RESOLVED",
-         "created_at": minutes(3), "updated_at": minutes(30)},
-        {"title": "alpha", "service": "echo", "severity": "SEV1", "status": "OPEN",
-         "created_at": minutes(5), "updated_at": minutes(10)},
-        {"title": "echo", "service": "alpha", "severity": "SEV4", "status": "MITIGATED",
-         "created_at": minutes(1), "updated_at": minutes(50)},
-        {"title": "charlie", "service": "delta", "severity": "SEV2", "status": "RESOLVED",
-         "created_at": minutes(4), "updated_at": minutes(40)},
-        {"title": "bravo", "service": "charlie", "severity": "SEV3", "status": "OPEN",
-         "created_at": minutes(2), "updated_at": minutes(20)},
+        {
+            "title": "delta",
+            "service": "beta",
+            "severity": "SEV3",
+            "status": "RESOLVED",
+            "created_at": minutes(3),
+            "updated_at": minutes(30),
+        },
+        {
+            "title": "alpha",
+            "service": "echo",
+            "severity": "SEV1",
+            "status": "OPEN",
+            "created_at": minutes(5),
+            "updated_at": minutes(10),
+        },
+        {
+            "title": "echo",
+            "service": "alpha",
+            "severity": "SEV4",
+            "status": "MITIGATED",
+            "created_at": minutes(1),
+            "updated_at": minutes(50),
+        },
+        {
+            "title": "charlie",
+            "service": "delta",
+            "severity": "SEV2",
+            "status": "RESOLVED",
+            "created_at": minutes(4),
+            "updated_at": minutes(40),
+        },
+        {
+            "title": "bravo",
+            "service": "charlie",
+            "severity": "SEV3",
+            "status": "OPEN",
+            "created_at": minutes(2),
+            "updated_at": minutes(20),
+        },
     ]
     return dict(zip("abcde", insert_incidents(db_session, *rows), strict=True))
 

@@ -25,9 +25,7 @@ from tests.api.helpers import (
 )
 
 # MySQL's own settings: these run on MySQL only (SQLite ignores VARCHAR lengths and has no sql_mode).
-mysql_only = pytest.mark.parametrize(
-    "database_url", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
-)
+mysql_only = pytest.mark.parametrize("database_url", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)
 
 
 # --- text -----------------------------------------------------------------------------------------------------
@@ -50,7 +48,8 @@ def test_emoji_round_trip_through_the_audit_trail_and_accounts(client, auth_head
     created = make_incident(client, title=title)
     client.post(f"/api/incidents/{created['id']}/notes", json={"text": note})
     user = client.post(
-        "/api/users", headers=auth_headers("admin"),
+        "/api/users",
+        headers=auth_headers("admin"),
         json={"email": "zoe@example.com", "display_name": name, "role": "viewer", "password": "emoji passphrase"},
     )
 
@@ -138,7 +137,8 @@ def test_timestamps_are_stored_as_utc(client, db_session):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("title", "t" * 201), ("service", "s" * 101), ("title", "🔥" * 201)],
+    ("field", "value"),
+    [("title", "t" * 201), ("service", "s" * 101), ("title", "🔥" * 201)],
     ids=["title-201", "service-101", "title-201-emoji"],
 )
 @mysql_only
@@ -156,7 +156,8 @@ def test_strict_mode_refuses_an_overlong_orm_insert(client, db_session, field, v
 
 
 @pytest.mark.parametrize(
-    ("column", "value"), [("severity", "SEV9"), ("severity", ""), ("status", "CLOSED"), ("status", "")],
+    ("column", "value"),
+    [("severity", "SEV9"), ("severity", ""), ("status", "CLOSED"), ("status", "")],
 )
 def test_unknown_enum_values_are_refused_by_the_database(client, db_session, column, value):
     row = {"title": "t", "service": "s", "severity": "SEV1", "status": "OPEN", column: value}
@@ -178,13 +179,19 @@ def test_unknown_enum_values_are_refused_by_the_database(client, db_session, col
 @mysql_only
 def test_mysql_table_and_text_columns_are_utf8mb4(db_session):
     table_collation = db_session.execute(
-        text("SELECT table_collation FROM information_schema.tables WHERE table_schema = DATABASE() "
-             "AND table_name = 'incidents'")
+        text(
+            "SELECT table_collation FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name = 'incidents'"
+        )
     ).scalar_one()
-    charsets = dict(db_session.execute(
-        text("SELECT column_name, character_set_name FROM information_schema.columns WHERE table_schema = DATABASE() "
-             "AND table_name = 'incidents' AND character_set_name IS NOT NULL")
-    ).all())
+    charsets = dict(
+        db_session.execute(
+            text(
+                "SELECT column_name, character_set_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name = 'incidents' AND character_set_name IS NOT NULL"
+            )
+        ).all()
+    )
 
     assert table_collation.startswith("utf8mb4_")
     assert charsets == dict.fromkeys(("title", "service", "severity", "status", "description"), "utf8mb4")
@@ -193,10 +200,14 @@ def test_mysql_table_and_text_columns_are_utf8mb4(db_session):
 @mysql_only
 def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
     """InnoDB, or the foreign keys that keep the audit trail would be parsed and ignored."""
-    tables = dict(db_session.execute(
-        text("SELECT table_name, CONCAT(engine, ' ', table_collation) FROM information_schema.tables "
-             "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'")
-    ).all())
+    tables = dict(
+        db_session.execute(
+            text(
+                "SELECT table_name, CONCAT(engine, ' ', table_collation) FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'"
+            )
+        ).all()
+    )
 
     assert set(tables) == {"incidents", "users", "incident_events", "login_failures"}
     for name, engine_and_collation in tables.items():

@@ -118,7 +118,8 @@ def test_the_expected_policies():
 def test_no_route_changes_or_removes_an_event():
     """The audit trail is append-only: events are only ever read (GET) through the API."""
     writable = [
-        (method, path) for path, method in ROUTE_METHODS
+        (method, path)
+        for path, method in ROUTE_METHODS
         if ("event" in path or "audit" in path) and method not in ("GET", "HEAD")
     ]
     assert writable == []

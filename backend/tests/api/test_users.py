@@ -35,7 +35,10 @@ def sign_in(client, email, password):
 
 def account_json(account, *, is_active=True):
     return {
-        "id": account.id, "email": account.email, "display_name": account.display_name, "role": account.role.value,
+        "id": account.id,
+        "email": account.email,
+        "display_name": account.display_name,
+        "role": account.role.value,
         "is_active": is_active,
     }
 
@@ -64,7 +67,10 @@ def test_create_returns_201_the_account_and_its_location_without_the_password(ad
     assert set(body) == USER_KEYS
     assert response.headers["location"] == f"{USERS}/{body['id']}"
     assert {key: body[key] for key in ("email", "display_name", "role", "is_active")} == {
-        "email": "sam.rivera@example.com", "display_name": "Sam Rivera", "role": "responder", "is_active": True,
+        "email": "sam.rivera@example.com",
+        "display_name": "Sam Rivera",
+        "role": "responder",
+        "is_active": True,
     }
     assert before <= parse_time(body["created_at"]) == parse_time(body["updated_at"]) <= after
     assert NEW_PASSWORD not in response.text
@@ -83,8 +89,12 @@ def test_a_new_account_can_sign_in_with_any_case_of_its_email(admin, anonymous):
 
     assert response.status_code == 200, response.text
     me = anonymous.get("/api/auth/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"})
-    assert me.json() == {"id": created["id"], "email": "sam.rivera@example.com", "display_name": "Sam Rivera",
-                         "role": "viewer"}
+    assert me.json() == {
+        "id": created["id"],
+        "email": "sam.rivera@example.com",
+        "display_name": "Sam Rivera",
+        "role": "viewer",
+    }
 
 
 @pytest.mark.parametrize("email", ["SAM@example.com", "sam@EXAMPLE.COM", "Sam@Example.Com"])
@@ -163,7 +173,10 @@ def test_list_is_every_account_in_id_order(admin, accounts):
     ]
     assert all(set(item) == USER_KEYS for item in body["items"])
     assert {key: body[key] for key in ("total", "page", "limit", "pages")} == {
-        "total": 3, "page": 1, "limit": 20, "pages": 1,
+        "total": 3,
+        "page": 1,
+        "limit": 20,
+        "pages": 1,
     }
 
 
@@ -172,7 +185,10 @@ def test_list_pages(admin, accounts):
 
     assert [item["id"] for item in body["items"]] == [accounts[Role.VIEWER].id]
     assert {key: body[key] for key in ("total", "page", "limit", "pages")} == {
-        "total": 3, "page": 2, "limit": 2, "pages": 2,
+        "total": 3,
+        "page": 2,
+        "limit": 2,
+        "pages": 2,
     }
 
 
@@ -200,15 +216,20 @@ def test_an_unknown_user_is_404(admin):
 @pytest.mark.parametrize("bad_id", ["0", "-1", "abc", "99999999999999999999999"])
 @pytest.mark.parametrize("method", ["GET", "PATCH"])
 def test_an_invalid_user_id_is_422(admin, method, bad_id):
-    assert_invalid(admin.request(method, f"{USERS}/{bad_id}", json={} if method == "PATCH" else None),
-                   ("path", "user_id"))
+    assert_invalid(
+        admin.request(method, f"{USERS}/{bad_id}", json={} if method == "PATCH" else None), ("path", "user_id")
+    )
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.RESPONDER])
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("GET", USERS, None), ("POST", USERS, new_user()), ("GET", f"{USERS}/1", None),
-     ("PATCH", f"{USERS}/1", {"role": "admin"})],
+    [
+        ("GET", USERS, None),
+        ("POST", USERS, new_user()),
+        ("GET", f"{USERS}/1", None),
+        ("PATCH", f"{USERS}/1", {"role": "admin"}),
+    ],
     ids=["list", "create", "get", "patch"],
 )
 def test_non_admins_are_403_and_change_nothing(anonymous, auth_headers, db_session, role, method, path, body):
@@ -226,8 +247,12 @@ def test_non_admins_are_403_and_change_nothing(anonymous, auth_headers, db_sessi
 
 @pytest.mark.parametrize(
     "change",
-    [{"display_name": "Vic Renamed"}, {"role": "responder"}, {"role": "admin"},
-     {"display_name": "  Padded  ", "role": "viewer"}],
+    [
+        {"display_name": "Vic Renamed"},
+        {"role": "responder"},
+        {"role": "admin"},
+        {"display_name": "  Padded  ", "role": "viewer"},
+    ],
     ids=["display_name", "role-up", "role-admin", "name-and-same-role"],
 )
 def test_patch_changes_only_the_fields_sent(admin, accounts, db_session, change):
@@ -383,8 +408,9 @@ def test_an_admin_can_be_demoted_or_deactivated_once_another_admin_exists(admin,
 
     assert response.status_code == 200, response.text
     # Now the second admin is the last active one.
-    second_headers = {"Authorization": "Bearer " + sign_in(admin, "second@example.com", NEW_PASSWORD).json()[
-        "access_token"]}
+    second_headers = {
+        "Authorization": "Bearer " + sign_in(admin, "second@example.com", NEW_PASSWORD).json()["access_token"]
+    }
     body = assert_problem(admin.patch(f"{USERS}/{second['id']}", json=change, headers=second_headers), 409)
     assert body["detail"] == LAST_ADMIN
 

@@ -209,7 +209,9 @@ def test_admin_following_an_old_link_finds_the_archived_incident(
 
     # The page finds the incident among the archived ones and says so in its URL.
     sign_in_as(
-        page, accounts["admin"], f"/detail.html?id={incident['id']}",
+        page,
+        accounts["admin"],
+        f"/detail.html?id={incident['id']}",
         arrives_at=f"/detail.html?id={incident['id']}&archived=1",
     )
 
