@@ -152,13 +152,14 @@ def seed(session: Session, count: int, *, force: bool = False, rng: random.Rando
     while added < count:
         rows = [build_incident(rng, now, people) for _ in range(min(BATCH_SIZE, count - added))]
         last_id = session.scalar(select(func.max(Incident.id))) or 0
-        session.execute(insert(Incident), rows)
+        session.execute(insert(Incident.__table__), rows)
         # A seed runs alone, so the batch's ids are the ones after last_id, in the order of the rows.
         ids = session.scalars(select(Incident.id).where(Incident.id > last_id).order_by(Incident.id)).all()
         if len(ids) != len(rows):
             raise RuntimeError("Incidents were added while seeding; run the seed script alone.")
         session.execute(
-            insert(IncidentEvent), [event for i, row in zip(ids, rows, strict=True) for event in history(i, row)]
+            insert(IncidentEvent.__table__),
+            [event for i, row in zip(ids, rows, strict=True) for event in history(i, row)],
         )
         added += len(rows)
     return added
