@@ -66,6 +66,7 @@ class Incident(Base):
         Index("ix_incidents_severity_created_at", "severity", "created_at"),
         Index("ix_incidents_created_at", "created_at"),
         Index("ix_incidents_updated_at", "updated_at"),
+        Index("ix_incidents_archived_at", "archived_at"),  # every list and count filters on it
         MYSQL_TABLE_ARGS,
     )
 
@@ -148,6 +149,7 @@ class LoginFailure(Base):
     __table_args__ = (
         Index("ix_login_failures_email_failed_at", "email", "failed_at"),
         Index("ix_login_failures_client_failed_at", "client", "failed_at"),
+        Index("ix_login_failures_failed_at", "failed_at"),  # forgetting expired failures touches only those
         MYSQL_TABLE_ARGS,
     )
 
