@@ -2,7 +2,8 @@
 
 Too many failed sign-ins for one account, or from one address, within a window are answered 429 until the oldest
 of them leaves the window. Failures live in the database, so the limit holds across API processes, and they are
-written in a transaction of their own, since the request itself fails.
+written in a transaction of their own, since the request itself fails. Each attempt is written before its password
+is checked, which makes the limit hold for attempts sent in parallel too.
 """
 
 import math
@@ -31,28 +32,43 @@ def _retry_after(session: Session, condition: ColumnElement[bool], limit: int, w
     return max(1, math.ceil((oldest_needed + window - utcnow()).total_seconds()))
 
 
-def retry_after(session: Session, settings: Settings, email: str, client: str) -> int | None:
+def _retry_after_others(session: Session, settings: Settings, attempt: LoginFailure) -> int | None:
+    """The wait the other failures (and attempts in flight) impose on this attempt, per account and per client."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
+    others = LoginFailure.id != attempt.id
     waits = [
-        _retry_after(session, LoginFailure.email == email, settings.login_max_failures_per_account, window),
-        _retry_after(session, LoginFailure.client == client, settings.login_max_failures_per_client, window),
+        _retry_after(
+            session, others & (LoginFailure.email == attempt.email), settings.login_max_failures_per_account, window
+        ),
+        _retry_after(
+            session, others & (LoginFailure.client == attempt.client), settings.login_max_failures_per_client, window
+        ),
     ]
     waits = [wait for wait in waits if wait is not None]
     return max(waits) if waits else None
 
 
-def record_failure(session_factory: sessionmaker[Session], settings: Settings, email: str, client: str) -> None:
-    """Remember a failed sign-in (committed at once), and forget failures that have left the window."""
+def _begin_attempt(session_factory: sessionmaker[Session], settings: Settings, email: str, client: str) -> LoginFailure:
+    """Count the attempt as a failure before its password is checked, committed at once, so that attempts sent in
+    parallel see each other: of the attempts over the limit, whichever counts last sees all the others and is refused.
+
+    Failures that have left the window are forgotten first, in a transaction of their own: on MySQL a range delete
+    locks the gaps it scans, and two transactions that each held such a gap and then inserted into it would
+    deadlock. Both transactions only write, so SQLite never has to turn a read into a write."""
     now = utcnow()
+    cutoff = now - timedelta(seconds=settings.login_failure_window_seconds)
     with session_factory() as session, session.begin():
-        session.add(LoginFailure(email=email[:254], client=client[:64], failed_at=now))
-        cutoff = now - timedelta(seconds=settings.login_failure_window_seconds)
         session.execute(delete(LoginFailure).where(LoginFailure.failed_at < cutoff))
+    attempt = LoginFailure(email=email[:254], client=client[:64], failed_at=now)
+    with session_factory() as session, session.begin():
+        session.add(attempt)
+    return attempt
 
 
-def clear_failures(session: Session, email: str) -> None:
-    """A successful sign-in forgets the account's failures (in the request's own transaction)."""
-    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+def _refuse_attempt(session_factory: sessionmaker[Session], attempt: LoginFailure) -> None:
+    """A throttled attempt is not checked, so it does not count as a failure either."""
+    with session_factory() as session, session.begin():
+        session.execute(delete(LoginFailure).where(LoginFailure.id == attempt.id))
 
 
 def sign_in(
@@ -63,18 +79,24 @@ def sign_in(
     password: str,
     client: str,
 ) -> User:
-    """The account these credentials open, or 429 (throttled) / 401 (wrong email or password)."""
+    """The account these credentials open, or 429 (throttled) / 401 (wrong email or password).
+
+    The throttle's own transactions run before the request's session is first used, so a sign-in holds one
+    database connection at a time."""
     email = email.strip().lower()
-    wait = retry_after(session, settings, email, client)
+    attempt = _begin_attempt(session_factory, settings, email, client)
+    with session_factory() as count_session:
+        wait = _retry_after_others(count_session, settings, attempt)
     if wait is not None:
+        _refuse_attempt(session_factory, attempt)
         raise AppError(
             429, f"Too many failed sign-ins. Try again in {wait} seconds.", headers={"Retry-After": str(wait)}
         )
     user = authenticate(session, email, password)
-    if user is None:
-        record_failure(session_factory, settings, email, client)
+    if user is None:  # the attempt stays, as a failure
         raise AppError(401, "Incorrect email or password.", headers={"WWW-Authenticate": "Bearer"})
-    clear_failures(session, email)
+    # Success forgets the account's failures, this attempt included (in the request's own transaction).
+    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     return user
 
 

@@ -3,7 +3,9 @@
 
 import base64
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -461,6 +463,42 @@ def test_an_unknown_email_is_throttled_like_an_account(anonymous, accounts):
         assert_unauthorized(sign_in(anonymous, "nobody@example.com"), WRONG_CREDENTIALS)
 
     assert_throttled(sign_in(anonymous, "nobody@example.com"))
+
+
+def sign_in_in_parallel(client: TestClient, attempts: list[tuple[str, str]]) -> list[int]:
+    """Send the sign-ins at the same moment, one thread each; their statuses in the order given."""
+    start = threading.Barrier(len(attempts))
+
+    def attempt(credentials: tuple[str, str]) -> int:
+        start.wait(timeout=10)
+        return sign_in(client, *credentials).status_code
+
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        return list(pool.map(attempt, attempts))
+
+
+def test_guesses_sent_in_parallel_are_held_to_the_limit(anonymous, accounts, db_session):
+    statuses = sign_in_in_parallel(anonymous, [("admin@example.com", f"wrong password {n}") for n in range(12)])
+
+    # Checked together, all twelve would have been 401: only five passwords are checked, the rest wait.
+    assert sorted(statuses) == [401] * statuses.count(401) + [429] * statuses.count(429)
+    assert statuses.count(401) <= 5  # attempts still in flight count too, so it may be fewer
+    assert failures(db_session, "admin@example.com") == statuses.count(401)  # the refused ones did not count
+    for _ in range(5 - statuses.count(401)):
+        assert_unauthorized(sign_in(anonymous, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    assert_throttled(sign_in(anonymous, "admin@example.com"))
+
+
+def test_the_right_password_among_parallel_guesses_counts_against_the_same_limit(anonymous, accounts):
+    for _ in range(3):
+        assert_unauthorized(sign_in(anonymous, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+
+    guesses = [("admin@example.com", f"wrong password {n}") for n in range(6)]
+    statuses = sign_in_in_parallel(anonymous, [*guesses, ("admin@example.com", PASSWORD)])
+
+    # Three failures were already in: at most two more passwords are checked, the right one or not.
+    assert set(statuses) <= {200, 401, 429}
+    assert statuses.count(200) + statuses.count(401) <= 2
 
 
 @pytest.fixture
