@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schemas import Problem
 
@@ -114,9 +115,46 @@ async def _app_error_handler(_request: Request, exc: AppError) -> ProblemRespons
     return problem(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers)
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
-    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def unexpected_error(scope: Scope, exc: Exception) -> ProblemResponse:
+    """The answer to an exception no handler took: a 500 that says nothing of the cause, logged with the request
+    id and the traceback."""
+    request_id = scope.get("state", {}).get("request_id", "-")
+    method, path = scope.get("method", "-"), scope.get("path", "-")
+    logger.error("Unhandled error on %s %s (request %s)", method, path, request_id, exc_info=exc)
     return problem(500, "The server could not complete the request.")
+
+
+class UnexpectedErrorMiddleware:
+    """Renders an exception no handler took as `unexpected_error()` does.
+
+    Starlette runs the app's own `Exception` handler in its outermost middleware, so that answer would bypass CORS
+    (a page could not read it) and the request id. This middleware goes inside both (see main.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception as exc:
+            if started:  # too late for another answer: let the server end the response
+                raise
+            await unexpected_error(scope, exc)(scope, receive, send)
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
+    """For an exception from the outer middleware itself, which UnexpectedErrorMiddleware cannot see."""
+    return unexpected_error(request.scope, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

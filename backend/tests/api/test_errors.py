@@ -1,5 +1,8 @@
 """Cross-cutting behaviour: one problem+json error shape, no leaks on 500, OpenAPI declarations, CORS, health."""
 
+import logging
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -87,6 +90,40 @@ def test_a_500_is_a_problem_that_reveals_no_internals(app, client, auth_headers,
     assert "secret" not in response.text
     assert "RuntimeError" not in response.text
     assert "Traceback" not in response.text
+
+
+INTERNAL_ERROR = {
+    "type": "about:blank",
+    "title": "Internal Server Error",
+    "status": 500,
+    "detail": "The server could not complete the request.",
+}
+FRONTEND = "http://localhost:5500"
+
+
+@pytest.mark.parametrize("sent", ["trace-500", None], ids=["id-sent", "no-id-sent"])
+def test_a_500_carries_the_cors_headers_and_the_request_id(app, client, auth_headers, monkeypatch, caplog, sent):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(incident_service, "list_incidents", explode)
+    headers = {**auth_headers(Role.VIEWER), "Origin": FRONTEND, **({"X-Request-ID": sent} if sent else {})}
+    with caplog.at_level(logging.ERROR, logger="app.errors"):
+        response = TestClient(app, raise_server_exceptions=False).get(API, headers=headers)
+
+    assert assert_problem(response, 500) == INTERNAL_ERROR
+    assert "secret" not in response.text
+    assert response.headers["access-control-allow-origin"] == FRONTEND
+    request_id = response.headers["x-request-id"]
+    if sent:
+        assert request_id == sent
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
+    [record] = [record for record in caplog.records if record.name == "app.errors"]
+    assert record.levelno == logging.ERROR
+    assert request_id in record.getMessage()
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "secret internals"
 
 
 # --- health ---------------------------------------------------------------------------------------------------
