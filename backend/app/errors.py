@@ -12,11 +12,14 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.database import is_unreachable
 from app.schemas import Problem
 
 logger = logging.getLogger("app.errors")
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client is asked to wait before trying again while the database does not answer.
+RETRY_AFTER_SECONDS = 5
 
 
 class ProblemResponse(JSONResponse):
@@ -116,10 +119,17 @@ async def _app_error_handler(_request: Request, exc: AppError) -> ProblemRespons
 
 
 def unexpected_error(scope: Scope, exc: Exception) -> ProblemResponse:
-    """The answer to an exception no handler took: a 500 that says nothing of the cause, logged with the request
-    id and the traceback."""
+    """The answer to an exception no handler took, saying nothing of the cause: 503 when the database cannot be
+    reached (logged as a warning), else a 500 (logged with its traceback). Both logs name the request id."""
     request_id = scope.get("state", {}).get("request_id", "-")
     method, path = scope.get("method", "-"), scope.get("path", "-")
+    if is_unreachable(exc):
+        logger.warning("The database is not answering on %s %s (request %s): %s", method, path, request_id, exc)
+        return problem(
+            503,
+            "The database is not answering. Try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     logger.error("Unhandled error on %s %s (request %s)", method, path, request_id, exc_info=exc)
     return problem(500, "The server could not complete the request.")
 
