@@ -18,6 +18,8 @@ from app.schemas import Problem
 logger = logging.getLogger("app.errors")
 
 PROBLEM_JSON = "application/problem+json"
+# Any operation can fail unexpectedly (500) or find the database not answering (503).
+ALWAYS_POSSIBLE = (500, 503)
 # Seconds a client is asked to wait before trying again while the database does not answer.
 RETRY_AFTER_SECONDS = 5
 
@@ -65,13 +67,13 @@ def problem(
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can return."""
+    """OpenAPI declarations of the problem responses a route can return, besides 500 and 503 which any can."""
     return {
         status: {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
+        for status in sorted({*statuses, *ALWAYS_POSSIBLE})
     }
 
 

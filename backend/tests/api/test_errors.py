@@ -209,9 +209,10 @@ def test_health_is_503_when_the_database_does_not_answer(unreachable):
 
 # --- OpenAPI --------------------------------------------------------------------------------------------------
 
-# Every operation of the schema and exactly the error statuses it declares (read from routes/*.py). Sign-in also
-# answers 400 to a form it cannot parse (see test_openapi_declares_the_status_a_malformed_body_gets), so it must
-# declare it like every other operation that reads a body.
+# Every operation of the schema and exactly the error statuses it declares (read from routes/*.py), besides
+# EVERY_OPERATION. Sign-in also answers 400 to a form it cannot parse (see
+# test_openapi_declares_the_status_a_malformed_body_gets), so it must declare it like every other operation that
+# reads a body.
 DECLARED_ERRORS = {
     ("/api/health", "get"): {"503"},
     ("/api/auth/token", "post"): {"400", "401", "422", "429"},
@@ -230,6 +231,8 @@ DECLARED_ERRORS = {
     ("/api/users/{user_id}", "patch"): {"400", "401", "403", "404", "409", "422"},
     ("/api/audit", "get"): {"401", "403", "422"},
 }
+# What any operation can answer: 500 (something unexpected) and 503 (the database does not answer).
+EVERY_OPERATION = {"500", "503"}
 # The operations anyone may call; every other one needs the bearer token.
 PUBLIC_OPERATIONS = {("/api/health", "get"), ("/api/auth/token", "post")}
 
@@ -252,9 +255,22 @@ def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
     responses = openapi["paths"][path][method]["responses"]
 
     errors = {status for status in responses if not status.startswith("2")}
-    assert errors == DECLARED_ERRORS[(path, method)]
+    assert errors == DECLARED_ERRORS[(path, method)] | EVERY_OPERATION
     for status in errors:
         assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def test_every_operation_of_the_app_declares_500_and_503_as_problems(app):
+    operations = [
+        (path, method, operation) for path, item in app.openapi()["paths"].items() for method, operation in item.items()
+    ]
+
+    assert operations
+    for path, method, operation in operations:
+        for status in EVERY_OPERATION:
+            declared = operation["responses"].get(status)
+            assert declared is not None, f"{method.upper()} {path} does not declare {status}"
+            assert declared["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 @pytest.mark.parametrize(("path", "method"), list(DECLARED_ERRORS))
