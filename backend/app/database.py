@@ -2,6 +2,8 @@
 
 MySQL/MariaDB connections always use utf8mb4, strict SQL mode and UTC, so an overlong value is an error and
 never a silent truncation, emoji round-trip, and `DATETIME` columns hold UTC. SQLite enforces foreign keys.
+
+`is_unreachable()` is the one definition of "the database does not answer", which the API reports as 503.
 """
 
 from collections.abc import Iterator
@@ -9,8 +11,9 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -60,17 +63,34 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    if parsed.get_backend_name() in ("mysql", "mariadb"):
+    elif parsed.get_backend_name() in ("mysql", "mariadb"):
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        return create_engine(
+        engine = create_engine(
             parsed,
             echo=echo,
             pool_pre_ping=True,
             pool_recycle=3600,
             connect_args={"init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}', time_zone='+00:00'"},
         )
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    else:
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _mark_failed_connect)
+    return engine
+
+
+def _mark_failed_connect(context: ExceptionContext) -> None:
+    """A connection that cannot even be opened (server down, refused, unknown host, SQLite file that cannot be
+    opened) counts as lost: SQLAlchemy flags only a connection that drops once open (`connection_invalidated`)."""
+    if context.connection is None and not context.is_pre_ping:
+        context.is_disconnect = True
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached, rather than that it refused a statement: no connection
+    could be opened, the connection dropped, or none became free in the pool in time."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated
+    return isinstance(exc, sa_exc.TimeoutError)
 
 
 def _unicode_lower(value: object) -> object:

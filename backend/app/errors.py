@@ -10,12 +10,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.database import is_unreachable
 from app.schemas import Problem
 
 logger = logging.getLogger("app.errors")
 
 PROBLEM_JSON = "application/problem+json"
+# Any operation can fail unexpectedly (500) or find the database not answering (503).
+ALWAYS_POSSIBLE = (500, 503)
+# Seconds a client is asked to wait before trying again while the database does not answer.
+RETRY_AFTER_SECONDS = 5
 
 
 class ProblemResponse(JSONResponse):
@@ -61,13 +67,13 @@ def problem(
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can return."""
+    """OpenAPI declarations of the problem responses a route can return, besides 500 and 503 which any can."""
     return {
         status: {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
+        for status in sorted({*statuses, *ALWAYS_POSSIBLE})
     }
 
 
@@ -114,9 +120,53 @@ async def _app_error_handler(_request: Request, exc: AppError) -> ProblemRespons
     return problem(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers)
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
-    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def unexpected_error(scope: Scope, exc: Exception) -> ProblemResponse:
+    """The answer to an exception no handler took, saying nothing of the cause: 503 when the database cannot be
+    reached (logged as a warning), else a 500 (logged with its traceback). Both logs name the request id."""
+    request_id = scope.get("state", {}).get("request_id", "-")
+    method, path = scope.get("method", "-"), scope.get("path", "-")
+    if is_unreachable(exc):
+        logger.warning("The database is not answering on %s %s (request %s): %s", method, path, request_id, exc)
+        return problem(
+            503,
+            "The database is not answering. Try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    logger.error("Unhandled error on %s %s (request %s)", method, path, request_id, exc_info=exc)
     return problem(500, "The server could not complete the request.")
+
+
+class UnexpectedErrorMiddleware:
+    """Renders an exception no handler took as `unexpected_error()` does.
+
+    Starlette runs the app's own `Exception` handler in its outermost middleware, so that answer would bypass CORS
+    (a page could not read it) and the request id. This middleware goes inside both (see main.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception as exc:
+            if started:  # too late for another answer: let the server end the response
+                raise
+            await unexpected_error(scope, exc)(scope, receive, send)
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
+    """For an exception from the outer middleware itself, which UnexpectedErrorMiddleware cannot see."""
+    return unexpected_error(request.scope, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

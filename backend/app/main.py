@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_db_engine, create_session_factory
-from app.errors import install_error_handlers
+from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.request_id import RequestIdMiddleware
 from app.routes import audit, auth, health, incidents, users
 from app.schemas import Problem
@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
 
+    # The last added is the outermost: request id, then CORS, then the answer to unexpected errors, so that a 500 or
+    # 503 carries the request id and the CORS headers like any other answer.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

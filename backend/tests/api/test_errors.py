@@ -1,11 +1,18 @@
-"""Cross-cutting behaviour: one problem+json error shape, no leaks on 500, OpenAPI declarations, CORS, health."""
+"""Cross-cutting behaviour: one problem+json error shape, no leaks on 500, 503 when the database does not answer,
+OpenAPI declarations, CORS, health."""
+
+import logging
+import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app.config import Settings
 from app.main import create_app
 from app.models import Role
+from app.security import create_access_token
 from app.services import incidents as incident_service
 from tests.api.helpers import (
     API,
@@ -89,6 +96,100 @@ def test_a_500_is_a_problem_that_reveals_no_internals(app, client, auth_headers,
     assert "Traceback" not in response.text
 
 
+INTERNAL_ERROR = {
+    "type": "about:blank",
+    "title": "Internal Server Error",
+    "status": 500,
+    "detail": "The server could not complete the request.",
+}
+FRONTEND = "http://localhost:5500"
+
+
+@pytest.mark.parametrize("sent", ["trace-500", None], ids=["id-sent", "no-id-sent"])
+def test_a_500_carries_the_cors_headers_and_the_request_id(app, client, auth_headers, monkeypatch, caplog, sent):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(incident_service, "list_incidents", explode)
+    headers = {**auth_headers(Role.VIEWER), "Origin": FRONTEND, **({"X-Request-ID": sent} if sent else {})}
+    with caplog.at_level(logging.ERROR, logger="app.errors"):
+        response = TestClient(app, raise_server_exceptions=False).get(API, headers=headers)
+
+    assert assert_problem(response, 500) == INTERNAL_ERROR
+    assert "secret" not in response.text
+    assert response.headers["access-control-allow-origin"] == FRONTEND
+    request_id = response.headers["x-request-id"]
+    if sent:
+        assert request_id == sent
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
+    [record] = [record for record in caplog.records if record.name == "app.errors"]
+    assert record.levelno == logging.ERROR
+    assert request_id in record.getMessage()
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "secret internals"
+
+
+def test_a_database_error_that_is_not_a_lost_connection_stays_a_500(app, client, auth_headers, monkeypatch):
+    def query_a_missing_table(session, *_args, **_kwargs):
+        session.execute(text("SELECT * FROM no_such_table"))  # SQLite: OperationalError; MySQL: ProgrammingError
+
+    monkeypatch.setattr(incident_service, "list_incidents", query_a_missing_table)
+    response = TestClient(app, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
+
+    assert assert_problem(response, 500) == INTERNAL_ERROR
+    assert "no_such_table" not in response.text
+    assert "retry-after" not in response.headers
+
+
+# --- a database that does not answer --------------------------------------------------------------------------
+
+UNAVAILABLE = {
+    "type": "about:blank",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "The database is not answering. Try again shortly.",
+}
+UNREACHABLE_DATABASES = [
+    pytest.param("sqlite:////nonexistent-dir/x.db", id="sqlite-missing-directory"),
+    pytest.param("mysql+pymysql://root@127.0.0.1:1/incident_tracker_test", id="mysql-closed-port"),  # nothing listens
+]
+
+
+@pytest.fixture(params=UNREACHABLE_DATABASES)
+def unreachable(request):
+    """An app whose database cannot be reached, and a valid token for it (its account cannot be looked up)."""
+    broken = create_app(Settings(database_url=request.param, app_env="test", cors_origins=[]))
+    token = create_access_token("1", broken.state.settings.secret_key, timedelta(hours=1))
+    yield TestClient(broken, raise_server_exceptions=False), {"Authorization": f"Bearer {token}"}
+    broken.state.engine.dispose()
+
+
+def assert_unavailable(response):
+    assert assert_problem(response, 503) == UNAVAILABLE
+    assert response.headers["retry-after"] == "5"
+    for internal in ("nonexistent", "127.0.0.1", "sqlite", "mysql", "OperationalError"):
+        assert internal not in response.text
+
+
+def test_a_signed_in_request_is_503_when_the_database_does_not_answer(unreachable):
+    broken, token = unreachable
+
+    response = broken.get(API, headers={**token, "Origin": FRONTEND, "X-Request-ID": "db-down-1"})
+
+    assert_unavailable(response)
+    assert response.headers["access-control-allow-origin"] == FRONTEND
+    assert response.headers["x-request-id"] == "db-down-1"
+
+
+def test_sign_in_is_503_when_the_database_does_not_answer(unreachable):
+    broken, _token = unreachable
+
+    response = broken.post("/api/auth/token", data={"username": "admin@example.com", "password": "whatever"})
+
+    assert_unavailable(response)
+
+
 # --- health ---------------------------------------------------------------------------------------------------
 
 
@@ -100,32 +201,18 @@ def test_health_is_ok_when_the_database_answers(client):
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
-@pytest.mark.parametrize(
-    "broken_url",
-    [
-        "sqlite:////nonexistent-dir/x.db",
-        "mysql+pymysql://root@127.0.0.1:1/incident_tracker_test",  # nothing listens on port 1
-    ],
-    ids=["sqlite-missing-directory", "mysql-closed-port"],
-)
-def test_health_is_503_when_the_database_does_not_answer(broken_url):
-    broken = create_app(Settings(database_url=broken_url, app_env="test", cors_origins=[]))
-    try:
-        response = TestClient(broken, raise_server_exceptions=False).get("/api/health")
-    finally:
-        broken.state.engine.dispose()
+def test_health_is_503_when_the_database_does_not_answer(unreachable):
+    broken, _token = unreachable
 
-    body = assert_problem(response, 503)
-    assert body["detail"] == "The database is not answering."
-    assert "nonexistent" not in response.text
-    assert "127.0.0.1" not in response.text
+    assert_unavailable(broken.get("/api/health"))
 
 
 # --- OpenAPI --------------------------------------------------------------------------------------------------
 
-# Every operation of the schema and exactly the error statuses it declares (read from routes/*.py). Sign-in also
-# answers 400 to a form it cannot parse (see test_openapi_declares_the_status_a_malformed_body_gets), so it must
-# declare it like every other operation that reads a body.
+# Every operation of the schema and exactly the error statuses it declares (read from routes/*.py), besides
+# EVERY_OPERATION. Sign-in also answers 400 to a form it cannot parse (see
+# test_openapi_declares_the_status_a_malformed_body_gets), so it must declare it like every other operation that
+# reads a body.
 DECLARED_ERRORS = {
     ("/api/health", "get"): {"503"},
     ("/api/auth/token", "post"): {"400", "401", "422", "429"},
@@ -144,6 +231,8 @@ DECLARED_ERRORS = {
     ("/api/users/{user_id}", "patch"): {"400", "401", "403", "404", "409", "422"},
     ("/api/audit", "get"): {"401", "403", "422"},
 }
+# What any operation can answer: 500 (something unexpected) and 503 (the database does not answer).
+EVERY_OPERATION = {"500", "503"}
 # The operations anyone may call; every other one needs the bearer token.
 PUBLIC_OPERATIONS = {("/api/health", "get"), ("/api/auth/token", "post")}
 
@@ -166,9 +255,22 @@ def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
     responses = openapi["paths"][path][method]["responses"]
 
     errors = {status for status in responses if not status.startswith("2")}
-    assert errors == DECLARED_ERRORS[(path, method)]
+    assert errors == DECLARED_ERRORS[(path, method)] | EVERY_OPERATION
     for status in errors:
         assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def test_every_operation_of_the_app_declares_500_and_503_as_problems(app):
+    operations = [
+        (path, method, operation) for path, item in app.openapi()["paths"].items() for method, operation in item.items()
+    ]
+
+    assert operations
+    for path, method, operation in operations:
+        for status in EVERY_OPERATION:
+            declared = operation["responses"].get(status)
+            assert declared is not None, f"{method.upper()} {path} does not declare {status}"
+            assert declared["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 @pytest.mark.parametrize(("path", "method"), list(DECLARED_ERRORS))
