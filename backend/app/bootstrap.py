@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.models import Role, User
 from app.schemas import UserCreate
+from app.security import verify_password
 from app.services import users as user_service
 
 
@@ -60,6 +61,19 @@ def ensure_demo_accounts(session: Session) -> list[DemoAccount]:
 def existing_demo_accounts(session: Session) -> list[str]:
     emails = [account.email for account in DEMO_ACCOUNTS]
     return list(session.scalars(select(User.email).where(User.email.in_(emails))))
+
+
+def usable_demo_accounts(session: Session) -> list[DemoAccount]:
+    """The demo accounts that still sign in with their documented password: active, and the password unchanged."""
+    emails = [account.email for account in DEMO_ACCOUNTS]
+    users = {user.email: user for user in session.scalars(select(User).where(User.email.in_(emails)))}
+    return [
+        account
+        for account in DEMO_ACCOUNTS
+        if (user := users.get(account.email)) is not None
+        and user.is_active
+        and verify_password(account.password, user.password_hash)
+    ]
 
 
 def start_up(session_factory: sessionmaker[Session], settings: Settings) -> None:

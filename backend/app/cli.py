@@ -13,7 +13,7 @@ from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.bootstrap import DEMO_ACCOUNTS, ensure_demo_accounts, existing_demo_accounts
+from app.bootstrap import ensure_demo_accounts, usable_demo_accounts
 from app.config import BACKEND_DIR, ROOT_DIR, get_settings
 from app.database import create_db_engine
 from app.errors import AppError
@@ -40,13 +40,13 @@ def unit_of_work() -> Iterator[Session]:
 
 def demo_accounts() -> None:
     """On a database with no accounts (unless FIRST_ADMIN_EMAIL is set, or in production), create one demo account
-    per role; then list the demo accounts that exist, with their passwords."""
+    per role; then list, with their passwords, the demo accounts that still sign in with them (active, and the
+    password not changed since)."""
     settings = get_settings()
     with unit_of_work() as session:
         if not settings.first_admin_email and settings.app_env != "production":
             ensure_demo_accounts(session)
-        present = set(existing_demo_accounts(session))
-    accounts = [account for account in DEMO_ACCOUNTS if account.email in present]
+        accounts = usable_demo_accounts(session)
     if accounts:
         print("Demo accounts (for trying it out; never in production):")
         for account in accounts:

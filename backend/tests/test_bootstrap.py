@@ -1,5 +1,6 @@
 """Start-up: the first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD, and the production checks (no default
-SECRET_KEY, no demo accounts). Each test starts the real app (its lifespan) on the suite's databases."""
+SECRET_KEY, no demo accounts). Each test starts the real app (its lifespan) on the suite's databases. Also the demo
+accounts that `make run` creates on an empty database and prints at every start."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,12 +10,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app import cli
 from app.bootstrap import DEMO_ACCOUNTS
-from app.config import DEFAULT_SECRET_KEY, Settings
+from app.config import DEFAULT_SECRET_KEY, Settings, get_settings
 from app.database import utcnow
 from app.main import create_app
 from app.models import Role, User
+from app.schemas import UserUpdate
 from app.security import hash_password, verify_password
+from app.services import users as user_service
 from tests.conftest import clear_tables
 
 STRONG_SECRET = "a-long-random-production-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -196,3 +200,92 @@ def test_production_starts_on_an_empty_database_and_creates_the_first_admin(data
         assert client.get("/api/health").status_code == 200
 
     assert [(user.email, user.role) for user in users(db_engine)] == [("boss@example.com", Role.ADMIN)]
+
+
+# --- the demo accounts of `make run` --------------------------------------------------------------------------
+
+DEMO_HEADER = "Demo accounts (for trying it out; never in production):"
+DEMO_LINES = {
+    "admin@example.com": "  admin      admin@example.com        password: admin-demo-password",
+    "responder@example.com": "  responder  responder@example.com    password: responder-demo-password",
+    "viewer@example.com": "  viewer     viewer@example.com       password: viewer-demo-password",
+}
+
+
+@pytest.fixture
+def demo_accounts(database_url, monkeypatch, capsys):
+    """`make run`'s demo-account step on the suite's database, with settings from the environment as for the real
+    command (overriding any .env); returns what it printed."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("FIRST_ADMIN_EMAIL", "")
+
+    def run(**environment: str) -> str:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        capsys.readouterr()
+        cli.demo_accounts()
+        return capsys.readouterr().out
+
+    yield run
+    get_settings.cache_clear()
+
+
+def printed(*emails: str) -> str:
+    return "\n".join([DEMO_HEADER, *(DEMO_LINES[email] for email in emails)]) + "\n"
+
+
+def test_an_empty_database_gets_one_demo_account_per_role_and_they_are_printed(db_engine, empty, demo_accounts):
+    output = demo_accounts()
+
+    assert output == printed("admin@example.com", "responder@example.com", "viewer@example.com")
+    stored = users(db_engine)
+    assert [(user.email, user.role, user.is_active) for user in stored] == [
+        ("admin@example.com", Role.ADMIN, True),
+        ("responder@example.com", Role.RESPONDER, True),
+        ("viewer@example.com", Role.VIEWER, True),
+    ]
+    assert all(
+        verify_password(demo.password, user.password_hash) for demo, user in zip(DEMO_ACCOUNTS, stored, strict=True)
+    )
+
+
+def test_a_second_start_prints_the_same_and_creates_nothing(db_engine, empty, demo_accounts):
+    first = demo_accounts()
+    before = [(user.id, user.email, user.password_hash) for user in users(db_engine)]
+
+    assert demo_accounts() == first
+    assert [(user.id, user.email, user.password_hash) for user in users(db_engine)] == before
+
+
+@pytest.mark.parametrize(
+    ("email", "change"),
+    [("responder@example.com", {"password": "a password of its own"}), ("admin@example.com", {"is_active": False})],
+    ids=["password-changed", "deactivated"],
+)
+def test_a_demo_account_whose_password_changed_or_that_was_deactivated_is_not_printed(
+    db_engine, empty, demo_accounts, email, change
+):
+    demo_accounts()
+    add_user(db_engine, "boss@example.com", Role.ADMIN)  # so that even the demo admin may be deactivated
+    with Session(db_engine) as session, session.begin():
+        user = user_service.find_by_email(session, email)
+        user_service.update_user(session, user, UserUpdate(**change))
+
+    output = demo_accounts()
+
+    assert output == printed(*(other for other in DEMO_LINES if other != email))
+    assert len(users(db_engine)) == 4
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"FIRST_ADMIN_EMAIL": "boss@example.com", "FIRST_ADMIN_PASSWORD": FIRST_PASSWORD}, {"APP_ENV": "production"}],
+    ids=["first-admin", "production"],
+)
+def test_no_demo_account_is_created_or_printed_with_a_first_admin_or_in_production(
+    db_engine, empty, demo_accounts, environment
+):
+    assert demo_accounts(**environment) == ""
+    assert users(db_engine) == []

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
@@ -47,26 +47,40 @@ def create_user(session: Session, data: UserCreate) -> User:
     return user
 
 
-def _other_active_admins(session: Session, user: User) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != user.id)
-        )
-        or 0
-    )
+def _lock_active_admins(session: Session) -> Sequence[User]:
+    """The active admins as last committed, locked until the transaction ends, so that two requests that each
+    demote or deactivate an admin take turns: the second reads what the first committed.
+
+    MySQL/MariaDB: SELECT ... FOR UPDATE locks the rows (with no index on role, InnoDB locks every account row it
+    scans, in id order, so two such requests queue one behind the other), and a locking read sees the newest
+    committed rows even under REPEATABLE READ. `populate_existing` replaces what the session had loaded from its
+    older snapshot.
+
+    SQLite ignores FOR UPDATE, and the driver starts a transaction only at the first write, so a plain read
+    here would see the other request's admin still active and the write would then merely wait for the lock
+    and succeed. A write that changes nothing takes SQLite's single write lock first: a second request waits
+    for the first to commit (up to the connection's busy timeout) and then reads its result. If it waits
+    longer, it fails with "database is locked" (OperationalError, a 500 with nothing changed), never a silent
+    success.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(User).where(false()).values(id=User.id).execution_options(synchronize_session=False))
+    return session.scalars(
+        select(User)
+        .where(User.role == Role.ADMIN, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def update_user(session: Session, user: User, data: UserUpdate) -> User:
     changes = data.model_dump(exclude_unset=True)
-    stops_being_admin = (
-        user.role == Role.ADMIN
-        and user.is_active
-        and (changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active", True) is False)
-    )
-    if stops_being_admin and _other_active_admins(session, user) == 0:
-        raise AppError(409, "This is the last active admin: make another admin first.")
+    if changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active", True) is False:
+        # Could leave no active admin: lock them first (this also re-reads `user` if it is one).
+        other_admins = [admin for admin in _lock_active_admins(session) if admin.id != user.id]
+        if user.role == Role.ADMIN and user.is_active and not other_admins:
+            raise AppError(409, "This is the last active admin: make another admin first.")
     if "display_name" in changes:
         user.display_name = changes["display_name"]
     if "role" in changes:
