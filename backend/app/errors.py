@@ -66,12 +66,24 @@ def problem(
     return ProblemResponse(jsonable_encoder(body.body()), status_code=status, headers=headers)
 
 
+# The answers that always say when to try again.
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_HEADERS = {429: _RETRY_AFTER, 503: _RETRY_AFTER}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of the problem responses a route can return, besides 500 and 503 which any can."""
     return {
         status: {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
         }
         for status in sorted({*statuses, *ALWAYS_POSSIBLE})
     }

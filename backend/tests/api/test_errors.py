@@ -273,6 +273,27 @@ def test_every_operation_of_the_app_declares_500_and_503_as_problems(app):
             assert declared["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+def test_the_answers_that_say_when_to_retry_declare_retry_after(app):
+    declared = {
+        (path, method, status): response.get("headers")
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        for status, response in operation["responses"].items()
+    }
+
+    retry_after = {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    assert declared[("/api/auth/token", "post", "429")] == retry_after
+    for (path, method, status), headers in declared.items():
+        expected = retry_after if status in ("429", "503") else None
+        assert headers == expected, f"{method.upper()} {path} {status}"
+
+
 @pytest.mark.parametrize(("path", "method"), list(DECLARED_ERRORS))
 def test_openapi_says_which_operations_need_the_bearer_token(openapi, path, method):
     security = openapi["paths"][path][method].get("security")
