@@ -72,6 +72,13 @@ def tampered(token: str, **changes: Any) -> str:
     return ".".join([header, b64url_json({**unb64url_json(payload), **changes}), signature])
 
 
+def viewer_token_with(**changes: Any) -> Callable[[str, Account, Account], str]:
+    """A builder of the header for a token signed rightly (HS256, the app's key) whose claims are changed."""
+    return lambda secret, viewer, admin: (
+        "Bearer " + jwt.encode(claims_for(viewer.id, **changes), secret, algorithm="HS256")
+    )
+
+
 # --- tokens ---------------------------------------------------------------------------------------------------
 
 # name -> (Authorization header builder (secret, viewer account, admin account), expected detail)
@@ -135,15 +142,15 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "missing-exp": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(claims_for(viewer.id, exp=...), secret, algorithm="HS256"),
+        viewer_token_with(exp=...),
         INVALID_TOKEN,
     ),
     "missing-sub": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(claims_for(viewer.id, sub=...), secret, algorithm="HS256"),
+        viewer_token_with(sub=...),
         INVALID_TOKEN,
     ),
     "empty-sub": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(claims_for(viewer.id, sub=""), secret, algorithm="HS256"),
+        viewer_token_with(sub=""),
         INVALID_TOKEN,
     ),
     "sub-not-a-string": (
@@ -153,17 +160,15 @@ BAD_CREDENTIALS: dict[str, tuple[Callable[[str, Account, Account], str | None], 
         INVALID_TOKEN,
     ),
     "missing-ver": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(claims_for(viewer.id, ver=...), secret, algorithm="HS256"),
+        viewer_token_with(ver=...),
         INVALID_TOKEN,
     ),
     "ver-not-an-int": (
-        lambda secret, viewer, admin: "Bearer " + jwt.encode(claims_for(viewer.id, ver="0"), secret, algorithm="HS256"),
+        viewer_token_with(ver="0"),
         INVALID_TOKEN,
     ),
     "ver-a-boolean": (
-        lambda secret, viewer, admin: (
-            "Bearer " + jwt.encode(claims_for(viewer.id, ver=False), secret, algorithm="HS256")
-        ),
+        viewer_token_with(ver=False),
         INVALID_TOKEN,
     ),
     "ver-of-another-generation": (
