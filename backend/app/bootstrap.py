@@ -3,8 +3,9 @@
 
 from dataclasses import dataclass
 
+from anyio import to_thread
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.models import Role, User
@@ -29,11 +30,11 @@ DEMO_ACCOUNTS = (
 )
 
 
-def ensure_first_admin(session: Session, settings: Settings) -> User | None:
+async def ensure_first_admin(session: AsyncSession, settings: Settings) -> User | None:
     """Create FIRST_ADMIN_EMAIL as an admin when no account has that email. Returns the account it created."""
     if not settings.first_admin_email:
         return None
-    if user_service.find_by_email(session, settings.first_admin_email) is not None:
+    if await user_service.find_by_email(session, settings.first_admin_email) is not None:
         return None
     if settings.first_admin_password is None:
         raise RuntimeError("FIRST_ADMIN_EMAIL is set but FIRST_ADMIN_PASSWORD is not.")
@@ -43,47 +44,47 @@ def ensure_first_admin(session: Session, settings: Settings) -> User | None:
         role=Role.ADMIN,
         password=settings.first_admin_password.get_secret_value(),
     )
-    return user_service.create_user(session, data)
+    return await user_service.create_user(session, data)
 
 
-def ensure_demo_accounts(session: Session) -> list[DemoAccount]:
+async def ensure_demo_accounts(session: AsyncSession) -> list[DemoAccount]:
     """On a database with no accounts at all, create one demo account per role. Returns those created."""
-    if session.scalar(select(func.count()).select_from(User)):
+    if await session.scalar(select(func.count()).select_from(User)):
         return []
     for account in DEMO_ACCOUNTS:
         data = UserCreate(
             email=account.email, display_name=account.display_name, role=account.role, password=account.password
         )
-        user_service.create_user(session, data)
+        await user_service.create_user(session, data)
     return list(DEMO_ACCOUNTS)
 
 
-def existing_demo_accounts(session: Session) -> list[str]:
+async def existing_demo_accounts(session: AsyncSession) -> list[str]:
     emails = [account.email for account in DEMO_ACCOUNTS]
-    return list(session.scalars(select(User.email).where(User.email.in_(emails))))
+    return list(await session.scalars(select(User.email).where(User.email.in_(emails))))
 
 
-def usable_demo_accounts(session: Session) -> list[DemoAccount]:
+async def usable_demo_accounts(session: AsyncSession) -> list[DemoAccount]:
     """The demo accounts that still sign in with their documented password: active, and the password unchanged."""
     emails = [account.email for account in DEMO_ACCOUNTS]
-    users = {user.email: user for user in session.scalars(select(User).where(User.email.in_(emails)))}
+    users = {user.email: user for user in await session.scalars(select(User).where(User.email.in_(emails)))}
     return [
         account
         for account in DEMO_ACCOUNTS
         if (user := users.get(account.email)) is not None
         and user.is_active
-        and verify_password(account.password, user.password_hash)
+        and await to_thread.run_sync(verify_password, account.password, user.password_hash)
     ]
 
 
-def start_up(session_factory: sessionmaker[Session], settings: Settings) -> None:
+async def start_up(session_factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """At application start: create the first admin if configured; in production, refuse unsafe settings."""
     if not settings.first_admin_email and settings.app_env != "production":
         return
-    with session_factory() as session, session.begin():
-        ensure_first_admin(session, settings)
+    async with session_factory() as session, session.begin():
+        await ensure_first_admin(session, settings)
         problems = settings.production_problems() if settings.app_env == "production" else []
-        if settings.app_env == "production" and (demo := existing_demo_accounts(session)):
+        if settings.app_env == "production" and (demo := await existing_demo_accounts(session)):
             problems.append(f"demo accounts exist ({', '.join(demo)}); deactivate them and change their emails")
     if problems:
         raise RuntimeError("Refusing to start with APP_ENV=production: " + "; ".join(problems) + ".")

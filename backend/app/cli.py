@@ -1,21 +1,23 @@
 """Command line of the Incident Tracker, run from backend/: `python -m app.cli --help`."""
 
 import argparse
+import asyncio
 import getpass
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.bootstrap import ensure_demo_accounts, usable_demo_accounts
-from app.config import BACKEND_DIR, ROOT_DIR, get_settings
-from app.database import create_db_engine
+from app.bootstrap import DemoAccount, ensure_demo_accounts, usable_demo_accounts
+from app.config import BACKEND_DIR, ROOT_DIR, Settings, get_settings
+from app.database import create_async_db_engine, create_db_engine
 from app.errors import AppError
 from app.models import Role
 from app.schemas import UserCreate
@@ -27,9 +29,21 @@ def migrate() -> None:
     command.upgrade(Config(str(BACKEND_DIR / "alembic.ini")), "head")
 
 
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[AsyncSession]:
+    """One transaction on the configured database, through the same services as the API: committed if the block
+    ends normally, else rolled back."""
+    engine = create_async_db_engine(get_settings().database_url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """One transaction on the configured database: committed if the block ends normally, else rolled back."""
+def bulk_session() -> Iterator[Session]:
+    """A plain session for the seed script, which loads rows in bulk without the API's services."""
     engine = create_db_engine(get_settings().database_url)
     try:
         with Session(engine) as session, session.begin():
@@ -42,21 +56,24 @@ def demo_accounts() -> None:
     """On a database with no accounts (unless FIRST_ADMIN_EMAIL is set, or in production), create one demo account
     per role; then list, with their passwords, the demo accounts that still sign in with them (active, and the
     password not changed since)."""
-    settings = get_settings()
-    with unit_of_work() as session:
-        if not settings.first_admin_email and settings.app_env != "production":
-            ensure_demo_accounts(session)
-        accounts = usable_demo_accounts(session)
+    accounts = asyncio.run(_demo_accounts(get_settings()))
     if accounts:
         print("Demo accounts (for trying it out; never in production):")
         for account in accounts:
             print(f"  {account.role.value:<10} {account.email:<24} password: {account.password}")
 
 
+async def _demo_accounts(settings: Settings) -> list[DemoAccount]:
+    async with unit_of_work() as session:
+        if not settings.first_admin_email and settings.app_env != "production":
+            await ensure_demo_accounts(session)
+        return await usable_demo_accounts(session)
+
+
 def seed_if_empty(count: int = 200) -> None:
     from seed import seed  # backend/seed.py, on the path when run from backend/
 
-    with unit_of_work() as session:
+    with bulk_session() as session:
         added = seed(session, count)
     print(f"Seeded {added} incidents." if added else "Database already has incidents; not seeding.")
 
@@ -71,13 +88,17 @@ def read_password(from_stdin: bool) -> str:
     return password
 
 
+async def _create_user(data: UserCreate) -> None:
+    async with unit_of_work() as session:
+        user = await user_service.create_user(session, data)
+        print(f"Created {user.role.value} {user.email} (id {user.id}).")
+
+
 def create_user(email: str, display_name: str, role: str, password_stdin: bool) -> int:
     password = read_password(password_stdin)
     try:
         data = UserCreate(email=email, display_name=display_name, role=Role(role), password=password)
-        with unit_of_work() as session:
-            user = user_service.create_user(session, data)
-            print(f"Created {user.role.value} {user.email} (id {user.id}).")
+        asyncio.run(_create_user(data))
     except ValidationError as exc:
         for error in exc.errors():
             print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)

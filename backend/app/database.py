@@ -4,17 +4,23 @@ MySQL/MariaDB connections always use utf8mb4, strict SQL mode and UTC, so an ove
 never a silent truncation, emoji round-trip, and `DATETIME` columns hold UTC. SQLite enforces foreign keys.
 
 `is_unreachable()` is the one definition of "the database does not answer", which the API reports as 503.
+
+The API runs on SQLAlchemy's asyncio extension (aiomysql, which runs PyMySQL underneath, and aiosqlite):
+`create_async_db_engine()`. Migrations, the seed script and the tests' own setup use the plain engine of
+`create_db_engine()`. Both are configured by the same code, so a connection behaves the same either way.
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -58,23 +64,52 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-def create_db_engine(url: str, *, echo: bool = False) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, echo=echo, connect_args={"check_same_thread": False})
+# The asyncio driver of each database the app supports.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
+
+
+def _engine_options(parsed: URL) -> tuple[URL, dict[str, Any]]:
+    """The URL and the engine options for a database, whichever driver (plain or asyncio) talks to it.
+
+    No pre-ping: it would cost a round trip on every checkout. A connection that the server has dropped fails its
+    statement and is discarded (`is_unreachable()`); `pool_recycle` replaces connections before MySQL's idle
+    timeout."""
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed, {"connect_args": {"check_same_thread": False}}
+    if backend in ("mysql", "mariadb"):
+        init = f"SET SESSION sql_mode='{MYSQL_SQL_MODE}', time_zone='+00:00'"
+        return parsed.update_query_dict({"charset": "utf8mb4"}), {
+            "pool_recycle": 3600,
+            "pool_size": 10,
+            "max_overflow": 20,
+            "connect_args": {"init_command": init},
+        }
+    return parsed, {}
+
+
+def _configure(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
-    elif parsed.get_backend_name() in ("mysql", "mariadb"):
-        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        engine = create_engine(
-            parsed,
-            echo=echo,
-            pool_pre_ping=True,
-            pool_recycle=3600,
-            connect_args={"init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}', time_zone='+00:00'"},
-        )
-    else:
-        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     event.listen(engine, "handle_error", _mark_failed_connect)
+
+
+def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+    """A plain (blocking) engine: migrations, the seed script, the CLI's start-up work, tests' setup."""
+    parsed, options = _engine_options(make_url(url))
+    engine = create_engine(parsed, echo=echo, **options)
+    _configure(engine)
+    return engine
+
+
+def create_async_db_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """The API's engine: the same database through its asyncio driver."""
+    parsed, options = _engine_options(make_url(url))
+    backend = parsed.get_backend_name()
+    if backend in ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+    engine = create_async_engine(parsed, echo=echo, **options)
+    _configure(engine.sync_engine)
     return engine
 
 
@@ -107,22 +142,39 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+class AppSession(Session):
+    """The ORM session of a request. `info["wrote"]` says whether it has written anything, so that a read-only
+    request ends with a ROLLBACK (which returning the connection to the pool needs anyway) instead of a COMMIT."""
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: commit when the endpoint returns, roll back when it raises.
+@event.listens_for(AppSession, "after_flush")
+def _flushed(session: Session, _context: UOWTransaction) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(AppSession, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["wrote"] = True
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AppSession)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: commit when the endpoint returns having written, roll back when it raises.
 
     Services only flush; this is the one place that commits. Used with `scope="function"` so the commit
     happens before the response is sent, and a failed commit is an error response, not a lost write.
     """
-    session: Session = request.app.state.session_factory()
+    session: AsyncSession = request.app.state.session_factory()
     try:
         yield session
-        session.commit()
+        if session.info.get("wrote"):
+            await session.commit()
     except BaseException:
-        session.rollback()
+        await session.rollback()
         raise
     finally:
-        session.close()
+        await session.close()

@@ -3,13 +3,17 @@
 Every route declares who may call it through exactly one of these: `Public` (no sign-in), or a role
 (`ViewerUser`, `ResponderUser`, `AdminUser`, or the `*Actor` forms that also carry the request id for the audit
 trail). The route x role test reads these declarations from the app's routes.
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool, one hop per dependency,
+which at the request rates the API serves costs more than the work itself.
 """
 
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import get_session
@@ -19,10 +23,10 @@ from app.security import InvalidToken, decode_access_token
 from app.services import incidents as incident_service
 from app.services.audit import Actor
 
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -35,7 +39,7 @@ def _unauthorized(detail: str) -> AppError:
     return AppError(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(
+async def get_current_user(
     session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(bearer_token)]
 ) -> User:
     """The signed-in user: a valid, unexpired token whose account exists and is active, else 401."""
@@ -46,7 +50,9 @@ def get_current_user(
     except InvalidToken as exc:
         raise _unauthorized("The access token is invalid or has expired. Sign in again.") from exc
     subject = claims.subject
-    user = session.get(User, int(subject)) if subject.isdecimal() and len(subject) < 19 else None
+    user = None
+    if subject.isdecimal() and len(subject) < 19:
+        user = await session.scalar(select(User).where(User.id == int(subject)))
     if user is None or not user.is_active:
         raise _unauthorized("The account behind this token does not exist or is disabled.")
     if claims.version != user.token_version:
@@ -63,7 +69,7 @@ class RequireRole:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> User:
         if user.role.rank < self.role.rank:
             raise AppError(403, f"This needs the {self.role.value} role; you are signed in as {user.role.value}.")
         return user
@@ -72,7 +78,7 @@ class RequireRole:
         return f"RequireRole({self.role.value})"
 
 
-def public() -> None:
+async def public() -> None:
     """The policy of the routes anyone may call (sign-in, health)."""
 
 
@@ -82,11 +88,11 @@ ResponderUser = Annotated[User, Depends(RequireRole(Role.RESPONDER))]
 AdminUser = Annotated[User, Depends(RequireRole(Role.ADMIN))]
 
 
-def get_responder_actor(request: Request, user: ResponderUser) -> Actor:
+async def get_responder_actor(request: Request, user: ResponderUser) -> Actor:
     return Actor(user=user, request_id=request.state.request_id)
 
 
-def get_admin_actor(request: Request, user: AdminUser) -> Actor:
+async def get_admin_actor(request: Request, user: AdminUser) -> Actor:
     return Actor(user=user, request_id=request.state.request_id)
 
 
@@ -101,13 +107,13 @@ def require_admin_for_archived(user: User, archived: bool) -> None:
         raise AppError(403, "Only admins can see archived incidents.")
 
 
-def get_live_incident(session: SessionDep, _user: CurrentUser, incident_id: IncidentId) -> Incident:
+async def get_live_incident(session: SessionDep, _user: CurrentUser, incident_id: IncidentId) -> Incident:
     """An incident that is not archived, else 404; only for a signed-in caller, so that the answer to an
     anonymous one (401) says nothing of which incidents exist."""
-    return incident_service.get_incident(session, incident_id)
+    return await incident_service.get_incident(session, incident_id)
 
 
-def get_visible_incident(
+async def get_visible_incident(
     session: SessionDep,
     user: ViewerUser,
     incident_id: IncidentId,
@@ -115,12 +121,12 @@ def get_visible_incident(
 ) -> Incident:
     """An incident as the caller may see it: archived ones only for an admin who asks with archived=true."""
     require_admin_for_archived(user, archived)
-    return incident_service.get_incident(session, incident_id, include_archived=archived)
+    return await incident_service.get_incident(session, incident_id, include_archived=archived)
 
 
-def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: IncidentId) -> Incident:
+async def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: IncidentId) -> Incident:
     """An incident, archived or not (admins only)."""
-    return incident_service.get_incident(session, incident_id, include_archived=True)
+    return await incident_service.get_incident(session, incident_id, include_archived=True)
 
 
 LiveIncident = Annotated[Incident, Depends(get_live_incident)]

@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import bootstrap
 from app.config import Settings, get_settings
-from app.database import create_db_engine, create_session_factory
+from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.request_id import RequestIdMiddleware
 from app.routes import audit, auth, health, incidents, users
@@ -18,15 +18,15 @@ from app.schemas import Problem
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = create_db_engine(settings.database_url, echo=settings.sql_echo)
+    engine = create_async_db_engine(settings.database_url, echo=settings.sql_echo)
 
     session_factory = create_session_factory(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        bootstrap.start_up(session_factory, settings)
+        await bootstrap.start_up(session_factory, settings)
         yield
-        engine.dispose()
+        await engine.dispose()
 
     app = FastAPI(
         title="Incident Tracker API",

@@ -85,10 +85,11 @@ class Incident(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
 
-    # Many-to-one, loaded in the same query, so a page of incidents carries its people's names.
-    created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id], lazy="joined")
-    updated_by: Mapped["User | None"] = relationship(foreign_keys=[updated_by_id], lazy="joined")
-    archived_by: Mapped["User | None"] = relationship(foreign_keys=[archived_by_id], lazy="joined")
+    # Many-to-one. Never loaded implicitly (an implicit load is an error, not a hidden round trip): the queries
+    # that show people say so (services.incidents.WITH_PEOPLE), loading them in the same query.
+    created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id], lazy="raise_on_sql")
+    updated_by: Mapped["User | None"] = relationship(foreign_keys=[updated_by_id], lazy="raise_on_sql")
+    archived_by: Mapped["User | None"] = relationship(foreign_keys=[archived_by_id], lazy="raise_on_sql")
 
     def __repr__(self) -> str:
         return f"Incident(id={self.id!r}, severity={self.severity.value}, status={self.status.value})"
@@ -138,7 +139,7 @@ class IncidentEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    actor: Mapped["User | None"] = relationship(lazy="joined")
+    actor: Mapped["User | None"] = relationship(lazy="raise_on_sql")  # loaded by services.audit.WITH_ACTOR
 
 
 class LoginFailure(Base):

@@ -1,7 +1,10 @@
 """Fixtures shared by every suite: databases made from the migrations, and clean data for every test."""
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from alembic import command
@@ -18,6 +21,22 @@ def skip_unless_ci(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI requires it)", pytrace=False)
     pytest.skip(reason)
+
+
+T = TypeVar("T")
+
+
+def in_a_thread(function: Callable[..., T], *args: Any) -> T:
+    """Call `function` in a thread of its own and return what it returns (or raise what it raised): code that runs
+    an event loop of its own cannot run in this thread, where one may be running already (Playwright's sync API
+    runs one under the browser tests)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on an event loop of its own (see `in_a_thread`)."""
+    return in_a_thread(asyncio.run, coroutine)
 
 
 def alembic_config(url: str) -> Config:

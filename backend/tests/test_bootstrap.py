@@ -8,18 +8,19 @@ from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app import cli
 from app.bootstrap import DEMO_ACCOUNTS
 from app.config import DEFAULT_SECRET_KEY, Settings, get_settings
-from app.database import utcnow
+from app.database import create_async_db_engine, utcnow
 from app.main import create_app
 from app.models import Role, User
 from app.schemas import UserUpdate
 from app.security import hash_password, verify_password
 from app.services import users as user_service
-from tests.conftest import clear_tables
+from tests.conftest import clear_tables, in_a_thread, run_async
 
 STRONG_SECRET = "a-long-random-production-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 FIRST_PASSWORD = "first admin passphrase"
@@ -225,7 +226,7 @@ def demo_accounts(database_url, monkeypatch, capsys):
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         capsys.readouterr()
-        cli.demo_accounts()
+        in_a_thread(cli.demo_accounts)  # it runs an event loop of its own, as the command does
         return capsys.readouterr().out
 
     yield run
@@ -265,13 +266,21 @@ def test_a_second_start_prints_the_same_and_creates_nothing(db_engine, empty, de
     ids=["password-changed", "deactivated"],
 )
 def test_a_demo_account_whose_password_changed_or_that_was_deactivated_is_not_printed(
-    db_engine, empty, demo_accounts, email, change
+    database_url, db_engine, empty, demo_accounts, email, change
 ):
     demo_accounts()
     add_user(db_engine, "boss@example.com", Role.ADMIN)  # so that even the demo admin may be deactivated
-    with Session(db_engine) as session, session.begin():
-        user = user_service.find_by_email(session, email)
-        user_service.update_user(session, user, UserUpdate(**change))
+
+    async def change_account() -> None:  # through the service, as an admin's request would
+        engine = create_async_db_engine(database_url)
+        try:
+            async with AsyncSession(engine) as session, session.begin():
+                user = await user_service.find_by_email(session, email)
+                await user_service.update_user(session, user, UserUpdate(**change))
+        finally:
+            await engine.dispose()
+
+    run_async(change_account())
 
     output = demo_accounts()
 

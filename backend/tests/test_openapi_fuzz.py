@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.database import utcnow
+from app.database import create_db_engine, utcnow
 from app.main import create_app
 from app.models import Role, User
 from app.security import create_access_token, hash_password
@@ -29,6 +29,7 @@ from tests.conftest import migrate
 _db_dir = Path(tempfile.mkdtemp(prefix="incident-fuzz-"))
 _db_url = f"sqlite:///{_db_dir / 'fuzz.db'}"
 app = create_app(Settings(database_url=_db_url, app_env="test"))
+engine = create_db_engine(_db_url)  # the tests' own connection, beside the app's
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -36,7 +37,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 def admin_headers():
     migrate(_db_url)
     now = utcnow()
-    with Session(app.state.engine) as session, session.begin():
+    with Session(engine) as session, session.begin():
         admin = User(
             email="fuzz-admin@example.com",
             display_name="Fuzz Admin",
@@ -51,7 +52,7 @@ def admin_headers():
         admin_id = admin.id
     token = create_access_token(str(admin_id), app.state.settings.secret_key, timedelta(hours=1))
     yield admin_id, {"Authorization": f"Bearer {token}"}
-    app.state.engine.dispose()
+    engine.dispose()
     shutil.rmtree(_db_dir, ignore_errors=True)
 
 
@@ -69,6 +70,6 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms_to_the_schema(case, admin_headers):
     admin_id, headers = admin_headers
-    with Session(app.state.engine) as session, session.begin():
+    with Session(engine) as session, session.begin():
         session.execute(update(User).where(User.id == admin_id).values(is_active=True, role=Role.ADMIN))
     case.call_and_validate(headers=headers, excluded_checks=EXCLUDED_CHECKS.get((case.method, case.path), []))

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 @router.get("", response_model=EventPage, responses=responses(401, 403, 422))
-def audit_log(params: Annotated[AuditParams, Query()], session: SessionDep, _admin: AdminUser) -> EventPage:
+async def audit_log(params: Annotated[AuditParams, Query()], session: SessionDep, _admin: AdminUser) -> EventPage:
     """Every event, newest first; filter by actor, incident, action (repeatable) and time range."""
-    items, total = audit.audit_log(session, params)
+    items, total = await audit.audit_log(session, params)
     return EventPage.of([EventRead.model_validate(item) for item in items], total, params)

@@ -14,15 +14,17 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=Token, dependencies=[Public], responses=responses(400, 401, 422, 429))
-def sign_in(
+async def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep, settings: SettingsDep
 ) -> Token:
     """Exchange an email (`username`) and password for a bearer token."""
     client = request.client.host if request.client else "unknown"
-    user = auth.sign_in(session, request.app.state.session_factory, settings, form.username, form.password, client)
+    user = await auth.sign_in(
+        session, request.app.state.session_factory, settings, form.username, form.password, client
+    )
     return Token(access_token=auth.issue_token(user, settings), expires_in=settings.access_token_minutes * 60)
 
 
 @router.get("/me", response_model=Me, responses=responses(401))
-def me(user: ViewerUser) -> Me:
+async def me(user: ViewerUser) -> Me:
     return Me.model_validate(user)

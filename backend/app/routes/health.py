@@ -11,9 +11,9 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health", response_model=Health, dependencies=[Public], responses=responses(503))
-def health(request: Request) -> Health:
+async def health(request: Request) -> Health:
     """200 when the database answers; 503 (with `Retry-After`) when it cannot be reached."""
     # No try/except: a database that cannot be reached is a 503 on every route, decided in one place (app.errors).
-    with request.app.state.session_factory() as session:
-        session.execute(select(literal(1)))
+    async with request.app.state.session_factory() as session:
+        await session.execute(select(literal(1)))
     return Health(status="ok", database="ok")

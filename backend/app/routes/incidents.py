@@ -42,53 +42,53 @@ SIGNED_IN = (401, 403)
     "/", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 422)
 )
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, include_in_schema=False)
-def create_incident(
+async def create_incident(
     data: IncidentCreate, session: SessionDep, actor: ResponderActor, response: Response
 ) -> IncidentRead:
-    incident = incident_service.create_incident(session, data, actor)
+    incident = await incident_service.create_incident(session, data, actor)
     response.headers["Location"] = f"/api/incidents/{incident.id}"
     return IncidentRead.model_validate(incident)
 
 
 @router.get("/", response_model=IncidentPage, responses=responses(*SIGNED_IN, 422))
 @router.get("", response_model=IncidentPage, include_in_schema=False)
-def list_incidents(
+async def list_incidents(
     params: Annotated[IncidentListParams, Query()], session: SessionDep, user: ViewerUser
 ) -> IncidentPage:
     require_admin_for_archived(user, params.archived)
-    items, total = incident_service.list_incidents(session, params)
+    items, total = await incident_service.list_incidents(session, params)
     return IncidentPage.of([IncidentRead.model_validate(item) for item in items], total, params)
 
 
 @router.get("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
-def get_incident(incident: VisibleIncident) -> IncidentRead:
+async def get_incident(incident: VisibleIncident) -> IncidentRead:
     return IncidentRead.model_validate(incident)
 
 
 @router.patch("/{incident_id}", response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 404, 422))
-def update_incident(
+async def update_incident(
     actor: ResponderActor, data: IncidentUpdate, incident: LiveIncident, session: SessionDep
 ) -> IncidentRead:
-    return IncidentRead.model_validate(incident_service.update_incident(session, incident, data, actor))
+    return IncidentRead.model_validate(await incident_service.update_incident(session, incident, data, actor))
 
 
 @router.delete("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
-def archive_incident(actor: AdminActor, incident: LiveIncident, session: SessionDep) -> IncidentRead:
+async def archive_incident(actor: AdminActor, incident: LiveIncident, session: SessionDep) -> IncidentRead:
     """Archive the incident: it stays, with its history, but only admins can see it (`archived=true`)."""
-    return IncidentRead.model_validate(incident_service.archive_incident(session, incident, actor))
+    return IncidentRead.model_validate(await incident_service.archive_incident(session, incident, actor))
 
 
 @router.post("/{incident_id}/restore", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 409, 422))
-def restore_incident(actor: AdminActor, incident: AnyIncident, session: SessionDep) -> IncidentRead:
-    return IncidentRead.model_validate(incident_service.restore_incident(session, incident, actor))
+async def restore_incident(actor: AdminActor, incident: AnyIncident, session: SessionDep) -> IncidentRead:
+    return IncidentRead.model_validate(await incident_service.restore_incident(session, incident, actor))
 
 
 @router.get("/{incident_id}/events", response_model=EventPage, responses=responses(*SIGNED_IN, 404, 422))
-def list_events(
+async def list_events(
     incident: VisibleIncident, params: Annotated[EventListParams, Query()], session: SessionDep
 ) -> EventPage:
     """The incident's timeline, oldest first."""
-    items, total = audit.incident_events(session, incident.id, params)
+    items, total = await audit.incident_events(session, incident.id, params)
     return EventPage.of([EventRead.model_validate(item) for item in items], total, params)
 
 
@@ -98,5 +98,5 @@ def list_events(
     response_model=EventRead,
     responses=responses(400, *SIGNED_IN, 404, 422),
 )
-def add_note(actor: ResponderActor, data: NoteCreate, incident: LiveIncident, session: SessionDep) -> EventRead:
-    return EventRead.model_validate(incident_service.add_note(session, incident, actor, data.text))
+async def add_note(actor: ResponderActor, data: NoteCreate, incident: LiveIncident, session: SessionDep) -> EventRead:
+    return EventRead.model_validate(await incident_service.add_note(session, incident, actor, data.text))

@@ -15,28 +15,28 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("", response_model=UserPage, responses=responses(401, 403, 422))
-def list_users(params: Annotated[PageParams, Query()], session: SessionDep, _admin: AdminUser) -> UserPage:
-    items, total = user_service.list_users(session, params)
+async def list_users(params: Annotated[PageParams, Query()], session: SessionDep, _admin: AdminUser) -> UserPage:
+    items, total = await user_service.list_users(session, params)
     return UserPage.of([UserRead.model_validate(user) for user in items], total, params)
 
 
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=UserRead, responses=responses(400, 401, 403, 409, 422)
 )
-def create_user(data: UserCreate, session: SessionDep, _admin: AdminUser, response: Response) -> UserRead:
-    user = user_service.create_user(session, data)
+async def create_user(data: UserCreate, session: SessionDep, _admin: AdminUser, response: Response) -> UserRead:
+    user = await user_service.create_user(session, data)
     response.headers["Location"] = f"/api/users/{user.id}"
     return UserRead.model_validate(user)
 
 
 @router.get("/{user_id}", response_model=UserRead, responses=responses(401, 403, 404, 422))
-def get_user(user_id: UserId, session: SessionDep, _admin: AdminUser) -> UserRead:
-    return UserRead.model_validate(user_service.get_user(session, user_id))
+async def get_user(user_id: UserId, session: SessionDep, _admin: AdminUser) -> UserRead:
+    return UserRead.model_validate(await user_service.get_user(session, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserRead, responses=responses(400, 401, 403, 404, 409, 422))
-def update_user(user_id: UserId, data: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
+async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
     """Change role, display name or password, or deactivate (`is_active: false`). The last active admin
     cannot be demoted or deactivated."""
-    user = user_service.get_user(session, user_id)
-    return UserRead.model_validate(user_service.update_user(session, user, data))
+    user = await user_service.get_user(session, user_id)
+    return UserRead.model_validate(await user_service.update_user(session, user, data))

@@ -8,7 +8,8 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from app.models import EventAction, Incident, IncidentEvent, User
 from app.schemas import AuditParams, PageParams
@@ -21,6 +22,10 @@ class Actor:
 
     user: User
     request_id: str | None = None
+
+
+# The person an event names, loaded in the same query, with only the columns an answer shows.
+WITH_ACTOR = (joinedload(IncidentEvent.actor).load_only(User.id, User.display_name),)
 
 
 def _plain(value: Any) -> Any:
@@ -41,8 +46,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
     }
 
 
-def record(
-    session: Session,
+async def record(
+    session: AsyncSession,
     incident: Incident,
     actor: Actor,
     action: EventAction,
@@ -53,7 +58,7 @@ def record(
 ) -> IncidentEvent:
     event = IncidentEvent(
         incident_id=incident.id,
-        actor_id=actor.user.id,
+        actor=actor.user,
         action=action,
         changes=changes or None,
         note=note,
@@ -62,15 +67,16 @@ def record(
     if at is not None:
         event.created_at = at
     session.add(event)
-    session.flush()
+    await session.flush()
     return event
 
 
-def incident_events(session: Session, incident_id: int, params: PageParams) -> tuple[Sequence[IncidentEvent], int]:
+async def incident_events(
+    session: AsyncSession, incident_id: int, params: PageParams
+) -> tuple[Sequence[IncidentEvent], int]:
     """One page of an incident's timeline, oldest first."""
-    return fetch_page(
-        session, IncidentEvent, [IncidentEvent.incident_id == incident_id], [IncidentEvent.id.asc()], params
-    )
+    conditions = [IncidentEvent.incident_id == incident_id]
+    return await fetch_page(session, IncidentEvent, conditions, [IncidentEvent.id.asc()], params, options=WITH_ACTOR)
 
 
 def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
@@ -88,7 +94,7 @@ def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def audit_log(session: Session, params: AuditParams) -> tuple[Sequence[IncidentEvent], int]:
+async def audit_log(session: AsyncSession, params: AuditParams) -> tuple[Sequence[IncidentEvent], int]:
     """Every event, newest first, filtered by actor, incident, action and time range."""
     newest_first = [IncidentEvent.created_at.desc(), IncidentEvent.id.desc()]
-    return fetch_page(session, IncidentEvent, _audit_filters(params), newest_first, params)
+    return await fetch_page(session, IncidentEvent, _audit_filters(params), newest_first, params, options=WITH_ACTOR)

@@ -10,7 +10,7 @@ import math
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.database import utcnow
@@ -20,27 +20,29 @@ from app.security import create_access_token
 from app.services.users import authenticate
 
 
-def _retry_after(session: Session, condition: ColumnElement[bool], limit: int, window: timedelta) -> int | None:
+async def _retry_after(
+    session: AsyncSession, condition: ColumnElement[bool], limit: int, window: timedelta
+) -> int | None:
     """Seconds until fewer than `limit` failures match within the window, or None if already fewer."""
     since = utcnow() - window
     recent = select(LoginFailure.failed_at).where(condition, LoginFailure.failed_at > since)
-    count = session.scalar(select(func.count()).select_from(recent.subquery())) or 0
+    count = await session.scalar(select(func.count()).select_from(recent.subquery())) or 0
     if count < limit:
         return None
     # The failure whose expiry brings the count below the limit.
-    oldest_needed = session.scalar(recent.order_by(LoginFailure.failed_at.desc()).limit(1).offset(limit - 1))
+    oldest_needed = await session.scalar(recent.order_by(LoginFailure.failed_at.desc()).limit(1).offset(limit - 1))
     return max(1, math.ceil((oldest_needed + window - utcnow()).total_seconds()))
 
 
-def _retry_after_others(session: Session, settings: Settings, attempt: LoginFailure) -> int | None:
+async def _retry_after_others(session: AsyncSession, settings: Settings, attempt: LoginFailure) -> int | None:
     """The wait the other failures (and attempts in flight) impose on this attempt, per account and per client."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
     others = LoginFailure.id != attempt.id
     waits = [
-        _retry_after(
+        await _retry_after(
             session, others & (LoginFailure.email == attempt.email), settings.login_max_failures_per_account, window
         ),
-        _retry_after(
+        await _retry_after(
             session, others & (LoginFailure.client == attempt.client), settings.login_max_failures_per_client, window
         ),
     ]
@@ -48,7 +50,9 @@ def _retry_after_others(session: Session, settings: Settings, attempt: LoginFail
     return max(waits) if waits else None
 
 
-def _begin_attempt(session_factory: sessionmaker[Session], settings: Settings, email: str, client: str) -> LoginFailure:
+async def _begin_attempt(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings, email: str, client: str
+) -> LoginFailure:
     """Count the attempt as a failure before its password is checked, committed at once, so that attempts sent in
     parallel see each other: of the attempts over the limit, whichever counts last sees all the others and is refused.
 
@@ -57,23 +61,23 @@ def _begin_attempt(session_factory: sessionmaker[Session], settings: Settings, e
     deadlock. Both transactions only write, so SQLite never has to turn a read into a write."""
     now = utcnow()
     cutoff = now - timedelta(seconds=settings.login_failure_window_seconds)
-    with session_factory() as session, session.begin():
-        session.execute(delete(LoginFailure).where(LoginFailure.failed_at < cutoff))
+    async with session_factory() as session, session.begin():
+        await session.execute(delete(LoginFailure).where(LoginFailure.failed_at < cutoff))
     attempt = LoginFailure(email=email[:254], client=client[:64], failed_at=now)
-    with session_factory() as session, session.begin():
+    async with session_factory() as session, session.begin():
         session.add(attempt)
     return attempt
 
 
-def _refuse_attempt(session_factory: sessionmaker[Session], attempt: LoginFailure) -> None:
+async def _refuse_attempt(session_factory: async_sessionmaker[AsyncSession], attempt: LoginFailure) -> None:
     """A throttled attempt is not checked, so it does not count as a failure either."""
-    with session_factory() as session, session.begin():
-        session.execute(delete(LoginFailure).where(LoginFailure.id == attempt.id))
+    async with session_factory() as session, session.begin():
+        await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt.id))
 
 
-def sign_in(
-    session: Session,
-    session_factory: sessionmaker[Session],
+async def sign_in(
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     email: str,
     password: str,
@@ -84,19 +88,19 @@ def sign_in(
     The throttle's own transactions run before the request's session is first used, so a sign-in holds one
     database connection at a time."""
     email = email.strip().lower()
-    attempt = _begin_attempt(session_factory, settings, email, client)
-    with session_factory() as count_session:
-        wait = _retry_after_others(count_session, settings, attempt)
+    attempt = await _begin_attempt(session_factory, settings, email, client)
+    async with session_factory() as count_session:
+        wait = await _retry_after_others(count_session, settings, attempt)
     if wait is not None:
-        _refuse_attempt(session_factory, attempt)
+        await _refuse_attempt(session_factory, attempt)
         raise AppError(
             429, f"Too many failed sign-ins. Try again in {wait} seconds.", headers={"Retry-After": str(wait)}
         )
-    user = authenticate(session, email, password)
+    user = await authenticate(session, email, password)
     if user is None:  # the attempt stays, as a failure
         raise AppError(401, "Incorrect email or password.", headers={"WWW-Authenticate": "Bearer"})
     # Success forgets the account's failures, this attempt included (in the request's own transaction).
-    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    await session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     return user
 
 

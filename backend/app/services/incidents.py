@@ -4,11 +4,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, case, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from app.database import utcnow
 from app.errors import AppError, NotFound
-from app.models import EventAction, Incident, IncidentEvent, Status
+from app.models import EventAction, Incident, IncidentEvent, Status, User
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
 from app.services import audit
 from app.services.audit import Actor
@@ -16,6 +17,12 @@ from app.services.paging import fetch_page
 
 # What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
 TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
+
+# The people an incident names, loaded in the same query, with only the columns an answer shows.
+WITH_PEOPLE = tuple(
+    joinedload(relationship).load_only(User.id, User.display_name)
+    for relationship in (Incident.created_by, Incident.updated_by, Incident.archived_by)
+)
 
 # The whitelist that reaches ORDER BY: only these attributes can ever be sorted on.
 SORT_COLUMNS = {
@@ -49,19 +56,19 @@ def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
+async def list_incidents(session: AsyncSession, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
     """One page of incidents and the total that match, ordered with `id` as the tie-breaker."""
     conditions = _filters(params)
     column = SORT_COLUMNS[params.sort_by]
     ordering = (column.asc(), Incident.id.asc()) if params.sort_order == "asc" else (column.desc(), Incident.id.desc())
     if params.sort_by == "id":
         ordering = ordering[:1]
-    return fetch_page(session, Incident, conditions, ordering, params)
+    return await fetch_page(session, Incident, conditions, ordering, params, options=WITH_PEOPLE)
 
 
-def get_incident(session: Session, incident_id: int, *, include_archived: bool = False) -> Incident:
+async def get_incident(session: AsyncSession, incident_id: int, *, include_archived: bool = False) -> Incident:
     """The incident, or NotFound; an archived one is found only when asked for."""
-    incident = session.get(Incident, incident_id)
+    incident = await session.get(Incident, incident_id, options=WITH_PEOPLE)
     if incident is None or (incident.archived_at is not None and not include_archived):
         raise NotFound(f"Incident {incident_id} not found.")
     return incident
@@ -86,7 +93,7 @@ def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
     incident.status = status
 
 
-def create_incident(session: Session, data: IncidentCreate, actor: Actor) -> Incident:
+async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Actor) -> Incident:
     now = utcnow()
     incident = Incident(
         title=data.title,
@@ -98,15 +105,18 @@ def create_incident(session: Session, data: IncidentCreate, actor: Actor) -> Inc
         updated_at=now,
         created_by=actor.user,
         updated_by=actor.user,
+        archived_by=None,
     )
     _apply_status(incident, data.status, now)
     session.add(incident)
-    session.flush()
-    audit.record(session, incident, actor, EventAction.CREATED, changes=audit.diff({}, _snapshot(incident)), at=now)
+    await session.flush()
+    await audit.record(
+        session, incident, actor, EventAction.CREATED, changes=audit.diff({}, _snapshot(incident)), at=now
+    )
     return incident
 
 
-def update_incident(session: Session, incident: Incident, data: IncidentUpdate, actor: Actor) -> Incident:
+async def update_incident(session: AsyncSession, incident: Incident, data: IncidentUpdate, actor: Actor) -> Incident:
     """Apply the fields that were sent. Only a real change moves `updated_at` and writes an event."""
     changes = data.model_dump(exclude_unset=True)
     before = _snapshot(incident)
@@ -120,33 +130,33 @@ def update_incident(session: Session, incident: Incident, data: IncidentUpdate, 
     if changed:
         incident.updated_at = now
         incident.updated_by = actor.user
-        session.flush()
-        audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
+        await session.flush()
+        await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
     return incident
 
 
-def add_note(session: Session, incident: Incident, actor: Actor, text: str) -> IncidentEvent:
-    return audit.record(session, incident, actor, EventAction.NOTE_ADDED, note=text)
+async def add_note(session: AsyncSession, incident: Incident, actor: Actor, text: str) -> IncidentEvent:
+    return await audit.record(session, incident, actor, EventAction.NOTE_ADDED, note=text)
 
 
-def archive_incident(session: Session, incident: Incident, actor: Actor) -> Incident:
+async def archive_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
     """Hide the incident from everyone but admins; the row and its history stay."""
     now = utcnow()
     incident.archived_at = now
     incident.archived_by = actor.user
-    session.flush()
+    await session.flush()
     changes = audit.diff({"archived_at": None}, {"archived_at": now})
-    audit.record(session, incident, actor, EventAction.ARCHIVED, changes=changes, at=now)
+    await audit.record(session, incident, actor, EventAction.ARCHIVED, changes=changes, at=now)
     return incident
 
 
-def restore_incident(session: Session, incident: Incident, actor: Actor) -> Incident:
+async def restore_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
     if incident.archived_at is None:
         raise AppError(409, f"Incident {incident.id} is not archived.")
     before = incident.archived_at
     incident.archived_at = None
     incident.archived_by = None
-    session.flush()
+    await session.flush()
     changes = audit.diff({"archived_at": before}, {"archived_at": None})
-    audit.record(session, incident, actor, EventAction.RESTORED, changes=changes)
+    await audit.record(session, incident, actor, EventAction.RESTORED, changes=changes)
     return incident

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.interfaces import ORMOption
 
 from app.database import Base
 from app.schemas import PageParams
@@ -12,20 +13,25 @@ from app.schemas import PageParams
 ModelT = TypeVar("ModelT", bound=Base)
 
 
-def fetch_page(
-    session: Session,
+async def fetch_page(
+    session: AsyncSession,
     model: type[ModelT],
     conditions: Sequence[ColumnElement[bool]],
     ordering: Sequence[ColumnElement],
     params: PageParams,
+    *,
+    options: Sequence[ORMOption] = (),
 ) -> tuple[Sequence[ModelT], int]:
-    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their total."""
-    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
-    items = session.scalars(
+    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their total.
+    `options` say how related rows load (they never load implicitly)."""
+    total = await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    page = (
         select(model)
         .where(*conditions)
         .order_by(*ordering)
         .limit(params.limit)
         .offset((params.page - 1) * params.limit)
-    ).all()
+        .options(*options)
+    )
+    items = (await session.scalars(page)).unique().all()
     return items, total

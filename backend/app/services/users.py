@@ -1,9 +1,13 @@
-"""Accounts: create, change, list, and the sign-in check. Flushes only; the request commits."""
+"""Accounts: create, change, list, and the sign-in check. Flushes only; the request commits.
+
+Argon2 costs tens of milliseconds of CPU by design: hashing and checking run in a worker thread (the hash releases
+the GIL), so the event loop goes on serving other requests meanwhile."""
 
 from collections.abc import Sequence
 
+from anyio import to_thread
 from sqlalchemy import false, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import utcnow
 from app.errors import AppError, NotFound
@@ -13,41 +17,41 @@ from app.security import hash_password, verify_password
 from app.services.paging import fetch_page
 
 
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
     if user is None:
         raise NotFound(f"User {user_id} not found.")
     return user
 
 
-def find_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.strip().lower()))
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def list_users(session: Session, params: PageParams) -> tuple[Sequence[User], int]:
-    return fetch_page(session, User, [], [User.id.asc()], params)
+async def list_users(session: AsyncSession, params: PageParams) -> tuple[Sequence[User], int]:
+    return await fetch_page(session, User, [], [User.id.asc()], params)
 
 
-def create_user(session: Session, data: UserCreate) -> User:
-    if find_by_email(session, data.email) is not None:
+async def create_user(session: AsyncSession, data: UserCreate) -> User:
+    if await find_by_email(session, data.email) is not None:
         raise AppError(409, f"An account with the email {data.email} already exists.")
     now = utcnow()
     user = User(
         email=data.email.lower(),
         display_name=data.display_name,
         role=data.role,
-        password_hash=hash_password(data.password),
+        password_hash=await to_thread.run_sync(hash_password, data.password),
         is_active=True,
         token_version=0,
         created_at=now,
         updated_at=now,
     )
     session.add(user)
-    session.flush()
+    await session.flush()
     return user
 
 
-def _lock_active_admins(session: Session) -> Sequence[User]:
+async def _lock_active_admins(session: AsyncSession) -> Sequence[User]:
     """The active admins as last committed, locked until the transaction ends, so that two requests that each
     demote or deactivate an admin take turns: the second reads what the first committed.
 
@@ -64,21 +68,23 @@ def _lock_active_admins(session: Session) -> Sequence[User]:
     success.
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(User).where(false()).values(id=User.id).execution_options(synchronize_session=False))
-    return session.scalars(
+        no_change = update(User).where(false()).values(id=User.id).execution_options(synchronize_session=False)
+        await session.execute(no_change)
+    admins = await session.scalars(
         select(User)
         .where(User.role == Role.ADMIN, User.is_active.is_(True))
         .order_by(User.id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).all()
+    )
+    return admins.all()
 
 
-def update_user(session: Session, user: User, data: UserUpdate) -> User:
+async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:
     changes = data.model_dump(exclude_unset=True)
     if changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active", True) is False:
         # Could leave no active admin: lock them first (this also re-reads `user` if it is one).
-        other_admins = [admin for admin in _lock_active_admins(session) if admin.id != user.id]
+        other_admins = [admin for admin in await _lock_active_admins(session) if admin.id != user.id]
         if user.role == Role.ADMIN and user.is_active and not other_admins:
             raise AppError(409, "This is the last active admin: make another admin first.")
     if "display_name" in changes:
@@ -90,18 +96,18 @@ def update_user(session: Session, user: User, data: UserUpdate) -> User:
             user.token_version += 1  # signs the account out everywhere
         user.is_active = changes["is_active"]
     if "password" in changes:
-        user.password_hash = hash_password(changes["password"])
+        user.password_hash = await to_thread.run_sync(hash_password, changes["password"])
         user.token_version += 1  # a new password ends every session opened with the old one
     if changes:
         user.updated_at = utcnow()
-        session.flush()
+        await session.flush()
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
     """The active account with this email and password, or None. An unknown email costs a hash check too."""
-    user = find_by_email(session, email)
-    if not verify_password(password, user.password_hash if user else None):
+    user = await find_by_email(session, email)
+    if not await to_thread.run_sync(verify_password, password, user.password_hash if user else None):
         return None
     if not user or not user.is_active:
         return None

@@ -20,6 +20,7 @@ from app.database import utcnow
 from app.main import create_app
 from app.models import Role, User
 from app.security import create_access_token, hash_password
+from tests.api.helpers import on_the_same_loop
 from tests.conftest import clear_tables
 
 PASSWORD = "correct horse battery staple"
@@ -39,10 +40,9 @@ class Account:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str) -> Iterator[FastAPI]:
-    application = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[]))
-    yield application
-    application.state.engine.dispose()
+def app(database_url: str) -> FastAPI:
+    """The app; its pooled connections are closed when each `client` ends (the app's lifespan)."""
+    return create_app(Settings(database_url=database_url, app_env="test", cors_origins=[]))
 
 
 @pytest.fixture(scope="session")
@@ -99,19 +99,19 @@ def client(app: FastAPI, db_engine: Engine, accounts: dict[Role, Account]) -> It
 
 
 @pytest.fixture
-def clients(app: FastAPI, client: TestClient, accounts: dict[Role, Account]) -> dict[Role, TestClient]:
+def clients(client: TestClient, accounts: dict[Role, Account]) -> dict[Role, TestClient]:
     """One client per role (the responder's is `client`; the tables are set up and emptied by `client`)."""
     return {
-        Role.ADMIN: TestClient(app, headers=accounts[Role.ADMIN].headers),
+        Role.ADMIN: on_the_same_loop(client, headers=accounts[Role.ADMIN].headers),
         Role.RESPONDER: client,
-        Role.VIEWER: TestClient(app, headers=accounts[Role.VIEWER].headers),
+        Role.VIEWER: on_the_same_loop(client, headers=accounts[Role.VIEWER].headers),
     }
 
 
 @pytest.fixture
-def anonymous(app: FastAPI, client: TestClient) -> TestClient:
+def anonymous(client: TestClient) -> TestClient:
     """A client with no token (the tables are set up and emptied by `client`)."""
-    return TestClient(app)
+    return on_the_same_loop(client)
 
 
 @pytest.fixture

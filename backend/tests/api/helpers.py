@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import EventAction, Incident, IncidentEvent, Severity, Status, User
+from app.services.audit import WITH_ACTOR
+from app.services.incidents import WITH_PEOPLE
 
 API = "/api/incidents/"
 PROBLEM_JSON = "application/problem+json"
@@ -113,7 +115,7 @@ def count_incidents(session: Session) -> int:
 def stored_incident(session: Session, incident_id: int) -> dict[str, Any] | None:
     """The stored row as plain values (enums as strings, timestamps as aware datetimes), read afresh."""
     session.rollback()
-    incident = session.get(Incident, incident_id)
+    incident = session.get(Incident, incident_id, options=WITH_PEOPLE)
     if incident is None:
         return None
     return {
@@ -131,7 +133,7 @@ def stored_incident(session: Session, incident_id: int) -> dict[str, Any] | None
 def stored_events(session: Session, incident_id: int | None = None) -> list[dict[str, Any]]:
     """The stored audit trail (of one incident, or all of it) in id order, as plain values, read afresh."""
     session.rollback()
-    query = select(IncidentEvent).order_by(IncidentEvent.id)
+    query = select(IncidentEvent).order_by(IncidentEvent.id).options(*WITH_ACTOR)
     if incident_id is not None:
         query = query.where(IncidentEvent.incident_id == incident_id)
     return [
@@ -214,3 +216,11 @@ def assert_invalid(response: Response, *locs: Iterable[str | int]) -> dict[str, 
     named = {tuple(error["loc"][:2]) for error in body["errors"]}
     assert named == {tuple(loc) for loc in locs}, body["errors"]
     return body
+
+
+def on_the_same_loop(client: TestClient, **options: Any) -> TestClient:
+    """Another client of `client`'s app that sends its requests through `client`'s event loop, as the clients of
+    one server process do: the app's pooled connections belong to the event loop that opened them."""
+    other = TestClient(client.app, **options)
+    other.portal = client.portal
+    return other

@@ -24,6 +24,7 @@ from tests.api.helpers import (
     insert_events,
     insert_incident,
     make_incident,
+    on_the_same_loop,
     parse_time,
     stored_events,
     stored_incident,
@@ -359,7 +360,7 @@ def explode(*_args, **_kwargs):
 def failing(app, client, accounts):
     """Clients per role whose server errors become 500 responses."""
     return {
-        role: TestClient(app, raise_server_exceptions=False, headers=account.headers)
+        role: on_the_same_loop(client, raise_server_exceptions=False, headers=account.headers)
         for role, account in accounts.items()
     }
 

@@ -22,6 +22,7 @@ from tests.api.helpers import (
     count_incidents,
     incident_payload,
     make_incident,
+    on_the_same_loop,
 )
 
 # --- the error shape ------------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def test_a_500_is_a_problem_that_reveals_no_internals(app, client, auth_headers,
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(incident_service, "list_incidents", explode)
-    response = TestClient(app, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
+    response = on_the_same_loop(client, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
 
     body = assert_problem(response, 500)
     assert body["title"] == "Internal Server Error"
@@ -113,7 +114,7 @@ def test_a_500_carries_the_cors_headers_and_the_request_id(app, client, auth_hea
     monkeypatch.setattr(incident_service, "list_incidents", explode)
     headers = {**auth_headers(Role.VIEWER), "Origin": FRONTEND, **({"X-Request-ID": sent} if sent else {})}
     with caplog.at_level(logging.ERROR, logger="app.errors"):
-        response = TestClient(app, raise_server_exceptions=False).get(API, headers=headers)
+        response = on_the_same_loop(client, raise_server_exceptions=False).get(API, headers=headers)
 
     assert assert_problem(response, 500) == INTERNAL_ERROR
     assert "secret" not in response.text
@@ -131,11 +132,11 @@ def test_a_500_carries_the_cors_headers_and_the_request_id(app, client, auth_hea
 
 
 def test_a_database_error_that_is_not_a_lost_connection_stays_a_500(app, client, auth_headers, monkeypatch):
-    def query_a_missing_table(session, *_args, **_kwargs):
-        session.execute(text("SELECT * FROM no_such_table"))  # SQLite: OperationalError; MySQL: ProgrammingError
+    async def query_a_missing_table(session, *_args, **_kwargs):
+        await session.execute(text("SELECT * FROM no_such_table"))  # SQLite: OperationalError; MySQL: ProgrammingError
 
     monkeypatch.setattr(incident_service, "list_incidents", query_a_missing_table)
-    response = TestClient(app, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
+    response = on_the_same_loop(client, raise_server_exceptions=False).get(API, headers=auth_headers(Role.VIEWER))
 
     assert assert_problem(response, 500) == INTERNAL_ERROR
     assert "no_such_table" not in response.text
@@ -161,8 +162,8 @@ def unreachable(request):
     """An app whose database cannot be reached, and a valid token for it (its account cannot be looked up)."""
     broken = create_app(Settings(database_url=request.param, app_env="test", cors_origins=[]))
     token = create_access_token("1", broken.state.settings.secret_key, timedelta(hours=1))
-    yield TestClient(broken, raise_server_exceptions=False), {"Authorization": f"Bearer {token}"}
-    broken.state.engine.dispose()
+    with TestClient(broken, raise_server_exceptions=False) as test_client:
+        yield test_client, {"Authorization": f"Bearer {token}"}
 
 
 def assert_unavailable(response):

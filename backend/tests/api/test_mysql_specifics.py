@@ -23,6 +23,7 @@ from tests.api.helpers import (
     make_incident,
     stored_incident,
 )
+from tests.conftest import run_async
 
 # MySQL's own settings: these run on MySQL only (SQLite ignores VARCHAR lengths and has no sql_mode).
 mysql_only = pytest.mark.parametrize("database_url", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)
@@ -217,10 +218,17 @@ def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
 
 @mysql_only
 def test_mysql_connections_are_strict_utc_and_utf8mb4(app):
-    with app.state.engine.connect() as connection:
-        sql_mode, time_zone, charset = connection.execute(
-            text("SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_connection")
-        ).one()
+    """The API's own (asyncio) connections."""
+
+    async def session_settings():
+        try:
+            async with app.state.engine.connect() as connection:
+                query = text("SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_connection")
+                return (await connection.execute(query)).one()
+        finally:
+            await app.state.engine.dispose()  # its connections belong to this event loop
+
+    sql_mode, time_zone, charset = run_async(session_settings())
 
     assert {"STRICT_ALL_TABLES", "STRICT_TRANS_TABLES"} & set(sql_mode.split(","))
     assert time_zone == "+00:00"

@@ -1,13 +1,13 @@
 """Account management (/api/users, admins only): create, list, read, change role, name, password and activity;
 the last active admin is protected."""
 
-import threading
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from app.database import create_async_db_engine, create_session_factory
 from app.errors import AppError
 from app.models import Role, User
 from app.schemas import UserUpdate
@@ -15,6 +15,7 @@ from app.security import verify_password
 from app.services import users as user_service
 from tests.api.conftest import PASSWORD
 from tests.api.helpers import API, assert_invalid, assert_problem, incident_payload, parse_time, stored_user
+from tests.conftest import run_async
 
 USERS = "/api/users"
 USER_KEYS = {"id", "email", "display_name", "role", "is_active", "created_at", "updated_at"}
@@ -448,33 +449,39 @@ def test_an_inactive_admin_can_be_changed_freely(admin):
     assert (response.json()["role"], response.json()["is_active"]) == ("viewer", False)
 
 
-def test_two_admins_removed_at_once_leave_one_active_admin(admin, accounts, db_engine, db_session):
+def test_two_admins_removed_at_once_leave_one_active_admin(admin, accounts, database_url, db_session):
     """Two transactions at once, one demoting admin A, the other deactivating admin B: each alone is allowed, but
     the second must wait for the first to commit and then see that B has become the last active admin."""
     second = create(admin, email="second@example.com", role="admin")
     outcome: list[object] = []
 
-    def deactivate_second() -> None:
-        with Session(db_engine) as session:
+    async def deactivate_second(session_factory) -> None:
+        async with session_factory() as session:
             try:
-                user = user_service.get_user(session, second["id"])
-                user_service.update_user(session, user, UserUpdate(is_active=False))
-                session.commit()
+                user = await user_service.get_user(session, second["id"])
+                await user_service.update_user(session, user, UserUpdate(is_active=False))
+                await session.commit()
                 outcome.append("committed")
             except Exception as exc:
                 outcome.append(exc)
 
-    with Session(db_engine) as session:
-        user = user_service.get_user(session, accounts[Role.ADMIN].id)
-        user_service.update_user(session, user, UserUpdate(role=Role.VIEWER))  # flushed, not committed
-        other = threading.Thread(target=deactivate_second, name="deactivate-second-admin")
-        other.start()
-        other.join(timeout=1)
-        waited_for_the_first = other.is_alive()
-        session.commit()
-    other.join(timeout=30)
+    async def both_at_once() -> bool:
+        engine = create_async_db_engine(database_url)
+        session_factory = create_session_factory(engine)
+        try:
+            async with session_factory() as session:
+                user = await user_service.get_user(session, accounts[Role.ADMIN].id)
+                await user_service.update_user(session, user, UserUpdate(role=Role.VIEWER))  # flushed, not committed
+                other = asyncio.create_task(deactivate_second(session_factory))
+                done, _ = await asyncio.wait({other}, timeout=1)
+                await session.commit()
+            await asyncio.wait_for(other, timeout=30)
+            return not done
+        finally:
+            await engine.dispose()
 
-    assert not other.is_alive(), "the second transaction still hangs after the first committed"
+    waited_for_the_first = run_async(both_at_once())
+
     assert waited_for_the_first, f"the second transaction did not wait for the first: {outcome}"
     (error,) = outcome
     assert isinstance(error, AppError), error

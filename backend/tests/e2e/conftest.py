@@ -21,13 +21,13 @@ import httpx
 import pytest
 import sqlalchemy
 from playwright.sync_api import BrowserContext, Page
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Base
+from app.database import Base, create_async_db_engine
 from app.models import Role, User
 from app.schemas import UserCreate
 from app.services import users as user_service
-from tests.conftest import skip_unless_ci
+from tests.conftest import run_async, skip_unless_ci
 from tests.e2e.helpers import TOKEN_KEY, session_value
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
@@ -250,8 +250,16 @@ def create_account(engine: sqlalchemy.Engine, account: Account) -> None:
     data = UserCreate(
         email=account.email, display_name=account.display_name, role=Role(account.role), password=account.password
     )
-    with Session(engine) as session, session.begin():
-        user_service.create_user(session, data)
+
+    async def create() -> None:
+        async_engine = create_async_db_engine(engine.url.render_as_string(hide_password=False))
+        try:
+            async with AsyncSession(async_engine) as session, session.begin():
+                await user_service.create_user(session, data)
+        finally:
+            await async_engine.dispose()
+
+    run_async(create())
 
 
 @pytest.fixture(scope="session")
