@@ -24,9 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await bootstrap.start_up(session_factory, settings)
-        yield
-        await engine.dispose()
+        try:
+            await bootstrap.start_up(session_factory, settings)
+            yield
+        finally:  # also when start-up refuses: its connections belong to this event loop
+            await engine.dispose()
 
     app = FastAPI(
         title="Incident Tracker API",

@@ -39,11 +39,8 @@ def started(database_url: str, **settings: object) -> Iterator[TestClient]:
     application = create_app(
         Settings(**{"database_url": database_url, "app_env": "test", "cors_origins": [], **settings})
     )
-    try:
-        with TestClient(application) as client:
-            yield client
-    finally:
-        application.state.engine.dispose()
+    with TestClient(application) as client:  # its lifespan closes the app's connections, whatever happens
+        yield client
 
 
 def users(db_engine: Engine) -> list[User]:
