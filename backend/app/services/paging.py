@@ -1,15 +1,214 @@
-"""The one way a list is read: the rows of one page and the number of rows that match."""
+"""The one way a list is read: the rows of one page, how many rows match, and where the next page starts.
 
+A page is read in one of two ways, with the same order (a sort column, then the row's id in the same direction as
+the tie-breaker, so the order is total):
+
+- by `page` (OFFSET), as the original design's clients ask. Past the first page the offset is walked over the
+  index alone (a deferred join: the ids of the page first, then those rows), not over whole rows;
+- by `cursor` (keyset): the rows after the last row of the previous page, `col < :v OR (col = :v AND id < :id)`
+  (the expanded form: MariaDB does not turn a row comparison into an index range), so a deep page costs what the
+  first one costs.
+
+Either way the answer carries `next_cursor`, null on the last page. The cursor is opaque to clients: URL-safe
+base64 of the sort key, its direction, the last row's sort value and id. It is checked strictly (`decode_cursor`).
+
+Statements are built by pure functions; the few lines that execute them are in `read_page` and `fetch_page`.
+"""
+
+import base64
+import binascii
+import enum
+import json
 from collections.abc import Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.database import Base
 from app.schemas import PageParams
 
 ModelT = TypeVar("ModelT", bound=Base)
+
+# A cursor is short (a key, a value of at most a few hundred characters, an id); anything longer is not one.
+MAX_CURSOR_LENGTH = 1024
+
+
+class InvalidCursor(ValueError):
+    """The cursor is malformed, or was made for another order."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """A total order: `column` (named `key` in cursors) then `id`, both ascending or both descending. When the
+    column is the id itself, the id alone orders."""
+
+    key: str
+    column: InstrumentedAttribute[Any]
+    id: InstrumentedAttribute[Any]
+    descending: bool
+
+    @property
+    def direction(self) -> str:
+        return "desc" if self.descending else "asc"
+
+    @property
+    def by_id_only(self) -> bool:
+        return self.column is self.id
+
+    def clauses(self) -> list[ColumnElement[Any]]:
+        columns = [self.id] if self.by_id_only else [self.column, self.id]
+        return [column.desc() if self.descending else column.asc() for column in columns]
+
+    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
+        """The rows that come after (value, last_id) in this order, in the expanded form an index range serves."""
+        if self.by_id_only:
+            return self.id < last_id if self.descending else self.id > last_id
+        if self.descending:
+            return or_(self.column < value, and_(self.column == value, self.id < last_id))
+        return or_(self.column > value, and_(self.column == value, self.id > last_id))
+
+
+@dataclass(frozen=True)
+class PageResult(Generic[ModelT]):
+    items: Sequence[ModelT]
+    total: int
+    total_exact: bool
+    next_cursor: str | None
+
+
+# --- cursors -------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def encode_cursor(order: Order, row: Any) -> str:
+    value = None if order.by_id_only else _plain(getattr(row, order.column.key))
+    payload = {"k": order.key, "o": order.direction, "v": value, "id": getattr(row, order.id.key)}
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    """The cursor's value as the column's Python type, or InvalidCursor."""
+    python_type = column.type.python_type
+    if issubclass(python_type, bool) or python_type is int:
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise InvalidCursor("the cursor's value is not an integer")
+        return value
+    if issubclass(python_type, enum.Enum):
+        try:
+            return python_type(value)
+        except ValueError as exc:
+            raise InvalidCursor("the cursor's value is not one of the column's values") from exc
+    if python_type is datetime:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise InvalidCursor("the cursor's value is not a time with an offset")
+        return moment
+    if python_type is str:
+        length = getattr(column.type, "length", None)
+        if not isinstance(value, str) or (length is not None and len(value) > length):
+            raise InvalidCursor("the cursor's value is not a text of the column")
+        return value
+    raise InvalidCursor("this order cannot be resumed from a cursor")
+
+
+def decode_cursor(order: Order, cursor: str) -> ColumnElement[bool]:
+    """The condition "after the cursor" for `order`; InvalidCursor if the cursor is not one this order made."""
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+        raise InvalidCursor("the cursor is not one this list handed out")
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("the cursor is not one this list handed out") from exc
+    if not isinstance(payload, dict) or set(payload) != {"k", "o", "v", "id"}:
+        raise InvalidCursor("the cursor is not one this list handed out")
+    if (payload["k"], payload["o"]) != (order.key, order.direction):
+        raise InvalidCursor(f"the cursor was made for another order, not {order.key} {order.direction}")
+    last_id = payload["id"]
+    if type(last_id) is not int or not 0 < last_id < 2**63:
+        raise InvalidCursor("the cursor's id is not a row id")
+    if order.by_id_only:
+        if payload["v"] is not None:
+            raise InvalidCursor("the cursor is not one this list handed out")
+        return order.after(None, last_id)
+    return order.after(_typed(order.column, payload["v"]), last_id)
+
+
+# --- statements ----------------------------------------------------------------------------------------------
+
+
+def page_statement(
+    model: type[ModelT],
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
+    limit: int,
+    offset: int = 0,
+) -> Select[tuple[ModelT]]:
+    """`limit` rows of `model` from `offset` in `order`. Past the first page, the offset is walked over the index
+    that serves the order (only ids), and just the rows of the page are then read."""
+    if offset == 0:
+        return select(model).where(*conditions).order_by(*order.clauses()).limit(limit)
+    ids = (
+        select(order.id.label("page_id"))
+        .where(*conditions)
+        .order_by(*order.clauses())
+        .limit(limit)
+        .offset(offset)
+        .subquery("page_ids")
+    )
+    return select(model).join(ids, order.id == ids.c.page_id).order_by(*order.clauses())
+
+
+def count_statement(
+    model: type[ModelT], conditions: Sequence[ColumnElement[bool]], bound: int | None = None
+) -> Select[tuple[int]]:
+    """How many rows match; with `bound`, at most bound + 1 of them are counted (reaching it means "at least")."""
+    if bound is None:
+        return select(func.count()).select_from(model).where(*conditions)
+    matches = select(literal(1).label("one")).select_from(model).where(*conditions).limit(bound + 1).subquery()
+    return select(func.count()).select_from(matches)
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+def read_page(
+    session: Session,
+    model: type[ModelT],
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
+    params: PageParams,
+    *,
+    cursor: str | None = None,
+    total: Select[tuple[int]] | None = None,
+    count_bound: int | None = None,
+) -> PageResult[ModelT]:
+    """One page of `model`: by `cursor` if given (checked: InvalidCursor), else by `params.page`.
+
+    The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), else
+    a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a total of `count_bound`
+    that is then only a lower bound (`total_exact` false)."""
+    where = [*conditions, decode_cursor(order, cursor)] if cursor else list(conditions)
+    offset = 0 if cursor else (params.page - 1) * params.limit
+    rows = session.scalars(page_statement(model, where, order, params.limit + 1, offset)).unique().all()
+    counted = session.scalar(total if total is not None else count_statement(model, conditions, count_bound)) or 0
+    exact = total is not None or count_bound is None or counted <= count_bound
+    items = rows[: params.limit]
+    next_cursor = encode_cursor(order, items[-1]) if len(rows) > params.limit else None
+    return PageResult(items, counted if exact else count_bound, exact, next_cursor)  # type: ignore[arg-type]
 
 
 def fetch_page(
@@ -19,8 +218,9 @@ def fetch_page(
     ordering: Sequence[ColumnElement],
     params: PageParams,
 ) -> tuple[Sequence[ModelT], int]:
-    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their total."""
-    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their exact total.
+    For lists that are read by page only (the audit log, a timeline, the accounts)."""
+    total = session.scalar(count_statement(model, conditions)) or 0
     items = session.scalars(
         select(model)
         .where(*conditions)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import EventAction, Incident, IncidentEvent, Severity, Status, User
+from app.services import incidents as incident_service
 
 API = "/api/incidents/"
 PROBLEM_JSON = "application/problem+json"
@@ -77,6 +78,7 @@ def insert_incidents(session: Session, *rows: dict[str, Any]) -> list[int]:
         session.add(incidents[-1])
         session.flush()  # one row at a time, so ids follow the order of `rows`
     ids = [incident.id for incident in incidents]
+    incident_service.recount(session)  # rows written past the services: rebuild the totals they keep
     session.commit()
     return ids
 
