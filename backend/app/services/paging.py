@@ -204,7 +204,7 @@ def read_page(
     where = [*conditions, decode_cursor(order, cursor)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
     rows = session.scalars(page_statement(model, where, order, params.limit + 1, offset)).unique().all()
-    counted = session.scalar(total if total is not None else count_statement(model, conditions, count_bound)) or 0
+    counted = int(session.scalar(total if total is not None else count_statement(model, conditions, count_bound)) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
     items = rows[: params.limit]
     next_cursor = encode_cursor(order, items[-1]) if len(rows) > params.limit else None
