@@ -43,7 +43,7 @@ def _search_condition(term: str) -> ColumnElement[bool]:
 
 def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
     # Archived incidents are in no list but the archived one.
-    conditions: list[ColumnElement[bool]] = [Incident.archived.is_(params.archived)]
+    conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
     if params.search:
         conditions.append(_search_condition(params.search))
     if params.severity:
@@ -59,7 +59,7 @@ def list_order(params: IncidentListParams) -> Order:
 
 def counted_total(params: IncidentListParams) -> Select[tuple[int]]:
     """The exact total of a list without search: the sum of the maintained counts of its groups."""
-    conditions = [IncidentCount.archived.is_(params.archived)]
+    conditions = [IncidentCount.archived == params.archived]
     if params.severity:
         conditions.append(IncidentCount.severity.in_(params.severity))
     if params.status:

@@ -3,11 +3,12 @@
 A page is read in one of two ways, with the same order (a sort column, then the row's id in the same direction as
 the tie-breaker, so the order is total):
 
-- by `page` (OFFSET), as the original design's clients ask. Past the first page the offset is walked over the
-  index alone (a deferred join: the ids of the page first, then those rows), not over whole rows;
+- by `page` (OFFSET), as the original design's clients ask. The offset is walked over the index alone (a
+  deferred join in two steps: the ids of the page first, from the index; then those rows by primary key);
 - by `cursor` (keyset): the rows after the last row of the previous page, `col < :v OR (col = :v AND id < :id)`
   (the expanded form: MariaDB does not turn a row comparison into an index range), so a deep page costs what the
-  first one costs.
+  first one costs. It too reads the ids first: with whole rows to fetch, MariaDB prefers a walk from the start
+  of the index (`ref` on the leading column) to the cursor's range.
 
 Either way the answer carries `next_cursor`, null on the last page. The cursor is opaque to clients: URL-safe
 base64 of the sort key, its direction, the last row's sort value and id. It is checked strictly (`decode_cursor`).
@@ -99,7 +100,9 @@ def encode_cursor(order: Order, row: Any) -> str:
 
 def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
     """The cursor's value as the column's Python type, or InvalidCursor."""
-    python_type = column.type.python_type
+    column_type = column.type
+    # A TypeDecorator (UTCDateTime) says its Python type through the type it decorates.
+    python_type = getattr(column_type, "impl_instance", column_type).python_type
     if issubclass(python_type, bool) or python_type is int:
         if type(value) is not int or not -(2**63) <= value < 2**63:
             raise InvalidCursor("the cursor's value is not an integer")
@@ -150,26 +153,18 @@ def decode_cursor(order: Order, cursor: str) -> ColumnElement[bool]:
 # --- statements ----------------------------------------------------------------------------------------------
 
 
-def page_statement(
-    model: type[ModelT],
-    conditions: Sequence[ColumnElement[bool]],
-    order: Order,
-    limit: int,
-    offset: int = 0,
-) -> Select[tuple[ModelT]]:
-    """`limit` rows of `model` from `offset` in `order`. Past the first page, the offset is walked over the index
-    that serves the order (only ids), and just the rows of the page are then read."""
-    if offset == 0:
-        return select(model).where(*conditions).order_by(*order.clauses()).limit(limit)
-    ids = (
-        select(order.id.label("page_id"))
-        .where(*conditions)
-        .order_by(*order.clauses())
-        .limit(limit)
-        .offset(offset)
-        .subquery("page_ids")
-    )
-    return select(model).join(ids, order.id == ids.c.page_id).order_by(*order.clauses())
+def ids_statement(
+    conditions: Sequence[ColumnElement[bool]], order: Order, limit: int, offset: int = 0
+) -> Select[tuple[int]]:
+    """The ids of `limit` rows from `offset` (or after a cursor, as a condition) in `order`. Only the sort
+    column and the id are read, which the index that serves the order holds: the planner walks that index alone
+    (for a deep OFFSET too) and takes the range a cursor gives, instead of row lookups from the start."""
+    return select(order.id).where(*conditions).order_by(*order.clauses()).limit(limit).offset(offset)
+
+
+def rows_statement(model: type[ModelT], order: Order, ids: Sequence[int]) -> Select[tuple[ModelT]]:
+    """The rows of a page, by primary key (put back into the page's order by the caller)."""
+    return select(model).where(order.id.in_(ids))
 
 
 def count_statement(
@@ -203,11 +198,12 @@ def read_page(
     that is then only a lower bound (`total_exact` false)."""
     where = [*conditions, decode_cursor(order, cursor)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
-    rows = session.scalars(page_statement(model, where, order, params.limit + 1, offset)).unique().all()
+    ids = session.scalars(ids_statement(where, order, params.limit + 1, offset)).all()
+    found = {row.id: row for row in session.scalars(rows_statement(model, order, ids[: params.limit]))} if ids else {}
+    items = [found[i] for i in ids[: params.limit]]
     counted = int(session.scalar(total if total is not None else count_statement(model, conditions, count_bound)) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
-    items = rows[: params.limit]
-    next_cursor = encode_cursor(order, items[-1]) if len(rows) > params.limit else None
+    next_cursor = encode_cursor(order, items[-1]) if len(ids) > params.limit else None
     return PageResult(items, counted if exact else count_bound, exact, next_cursor)  # type: ignore[arg-type]
 
 
