@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.database import Base
@@ -63,10 +63,16 @@ class Order:
         columns = [self.id] if self.by_id_only else [self.column, self.id]
         return [column.desc() if self.descending else column.asc() for column in columns]
 
-    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
-        """The rows that come after (value, last_id) in this order, in the expanded form an index range serves."""
+    def after(self, value: Any, last_id: int, dialect: str = "mysql") -> ColumnElement[bool]:
+        """The rows that come after (value, last_id) in this order, as the database's planner turns into an index
+        range: on MySQL/MariaDB the expanded form `col < :v OR (col = :v AND id < :id)` (MariaDB makes no range
+        of a row comparison); on SQLite the row comparison `(col, id) < (:v, :id)` (it makes no range of the OR,
+        which for a column of few values such as the status rank means walking all rows of the cursor's value)."""
         if self.by_id_only:
             return self.id < last_id if self.descending else self.id > last_id
+        if dialect == "sqlite":
+            pair, bound = tuple_(self.column, self.id), tuple_(literal(value, self.column.type), literal(last_id))
+            return pair < bound if self.descending else pair > bound
         if self.descending:
             return or_(self.column < value, and_(self.column == value, self.id < last_id))
         return or_(self.column > value, and_(self.column == value, self.id > last_id))
@@ -128,7 +134,7 @@ def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
     raise InvalidCursor("this order cannot be resumed from a cursor")
 
 
-def decode_cursor(order: Order, cursor: str) -> ColumnElement[bool]:
+def decode_cursor(order: Order, cursor: str, dialect: str = "mysql") -> ColumnElement[bool]:
     """The condition "after the cursor" for `order`; InvalidCursor if the cursor is not one this order made."""
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
         raise InvalidCursor("the cursor is not one this list handed out")
@@ -146,8 +152,8 @@ def decode_cursor(order: Order, cursor: str) -> ColumnElement[bool]:
     if order.by_id_only:
         if payload["v"] is not None:
             raise InvalidCursor("the cursor is not one this list handed out")
-        return order.after(None, last_id)
-    return order.after(_typed(order.column, payload["v"]), last_id)
+        return order.after(None, last_id, dialect)
+    return order.after(_typed(order.column, payload["v"]), last_id, dialect)
 
 
 # --- statements ----------------------------------------------------------------------------------------------
@@ -196,7 +202,8 @@ def read_page(
     The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), else
     a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a total of `count_bound`
     that is then only a lower bound (`total_exact` false)."""
-    where = [*conditions, decode_cursor(order, cursor)] if cursor else list(conditions)
+    dialect = session.get_bind().dialect.name
+    where = [*conditions, decode_cursor(order, cursor, dialect)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
     ids = session.scalars(ids_statement(where, order, params.limit + 1, offset)).all()
     found = {row.id: row for row in session.scalars(rows_statement(model, order, ids[: params.limit]))} if ids else {}
