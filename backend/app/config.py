@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # Comma-separated list; empty means the local frontend (ports 5500 and WEB_PORT on localhost and 127.0.0.1).
     cors_origins: Annotated[list[str], NoDecode] = []
     sql_echo: bool = False
+    # A list with search counts at most this many matches; past it the total is a lower bound (total_exact false).
+    list_count_limit: int = Field(10_000, ge=1)
 
     # Accounts and sign-in
     secret_key: str = Field(DEFAULT_SECRET_KEY, min_length=32)

@@ -158,9 +158,32 @@ class IncidentListParams(PageParams):
     sort_by: SortColumn = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     archived: bool = Field(False, description="Admins only: list the archived incidents instead.")
+    cursor: str | None = Field(
+        None,
+        max_length=1024,
+        description="The `next_cursor` of the previous page, made with the same sort: the page after it "
+        "(keyset, as cheap at any depth). With a cursor, `page` is only echoed back.",
+    )
 
 
-IncidentPage = Page[IncidentRead]
+class IncidentPage(Page[IncidentRead]):
+    """A page of incidents. Without search `total` is exact; with search at most a bound is counted, and a total
+    that reaches it is a lower bound (`total_exact` false)."""
+
+    total_exact: bool = Field(description="False when `total` is only a lower bound (a search with many matches).")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+    @classmethod
+    def of_result(cls, items: list[IncidentRead], result: Any, params: IncidentListParams) -> "IncidentPage":
+        return cls(
+            items=items,
+            total=result.total,
+            page=params.page,
+            limit=params.limit,
+            pages=-(-result.total // params.limit),
+            total_exact=result.total_exact,
+            next_cursor=result.next_cursor,
+        )
 
 
 # --- accounts ------------------------------------------------------------------------------------------------

@@ -95,3 +95,58 @@ def test_the_migrated_schema_accepts_the_app(fresh_url):
 
     head = ScriptDirectory.from_config(alembic_config(fresh_url)).get_current_head()
     assert (version, count) == (head, 0)
+
+
+def test_0004_fills_the_derived_columns_and_the_counts_for_existing_rows(fresh_url):
+    """Incidents written before 0004 get their archived flag and status rank, and every (archived, severity,
+    status) group its count, zero or not; going back to 0003 keeps the incidents."""
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0003")
+    engine = create_db_engine(fresh_url)
+    groups = [("SEV1", "OPEN", None), ("SEV1", "OPEN", None), ("SEV2", "RESOLVED", None), ("SEV2", "RESOLVED", "x")]
+    groups += [("SEV4", "MITIGATED", "x"), ("SEV3", "MITIGATED", None)]
+    try:
+        with engine.begin() as connection:
+            for n, (severity, status, archived) in enumerate(groups):
+                connection.execute(
+                    text(
+                        "INSERT INTO incidents (title, service, severity, status, created_at, updated_at, archived_at)"
+                        " VALUES (:t, 's', :sev, :st, :at, :at, :archived)"
+                    ),
+                    {
+                        "t": f"t{n}",
+                        "sev": severity,
+                        "st": status,
+                        "at": "2026-01-01 00:00:00",
+                        "archived": archived and "2026-01-02 00:00:00",
+                    },
+                )
+
+        command.upgrade(config, "0004")
+
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT archived, status_rank FROM incidents ORDER BY id")).all()
+            counts = connection.execute(text("SELECT archived, severity, status, total FROM incident_counts")).all()
+        command.downgrade(config, "0003")
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT COUNT(*) FROM incidents")).scalar_one()
+    finally:
+        engine.dispose()
+
+    assert [(bool(a), rank) for a, rank in rows] == [
+        (False, 0),
+        (False, 0),
+        (False, 2),
+        (True, 2),
+        (True, 1),
+        (False, 1),
+    ]
+    assert len(counts) == 2 * 4 * 3
+    assert {(bool(a), sev, st): n for a, sev, st, n in counts if n} == {
+        (False, "SEV1", "OPEN"): 2,
+        (False, "SEV2", "RESOLVED"): 1,
+        (True, "SEV2", "RESOLVED"): 1,
+        (True, "SEV4", "MITIGATED"): 1,
+        (False, "SEV3", "MITIGATED"): 1,
+    }
+    assert kept == len(groups)

@@ -37,6 +37,7 @@ const view = {
   search: $("#search"),
   filterBoxes: [...document.querySelectorAll("#filters input[type=checkbox]")],
   clearFilters: $("#clear-filters"),
+  body: $("#list-body"),
   table: $("#incidents"),
   headers: [...document.querySelectorAll("#incidents th[data-sort]")],
   rows: $("#rows"),
@@ -62,7 +63,7 @@ function readState() {
 // Rendering
 
 function listUrl(changes = {}) {
-  return `${location.pathname}${stateToQuery({ ...state, ...changes })}`;
+  return `${location.pathname}${stateToQuery({ ...state, cursor: null, ...changes })}`;
 }
 
 function hasFilters() {
@@ -119,7 +120,7 @@ function incidentRow(incident) {
     el(
       "td",
       { class: "incident-title" },
-      el("a", { href, class: "incident-link" }, incident.title),
+      el("a", { href, class: "incident-link", title: incident.title }, incident.title),
       incident.archived_at
         ? el(
             "div",
@@ -138,7 +139,7 @@ function incidentRow(incident) {
   );
 }
 
-function pageItem(label, page, { current = false, disabled = false, ariaLabel = null } = {}) {
+function pageItem(label, page, { current = false, disabled = false, ariaLabel = null, cursor = null } = {}) {
   if (disabled || current) {
     return el(
       "li",
@@ -149,12 +150,23 @@ function pageItem(label, page, { current = false, disabled = false, ariaLabel = 
   return el(
     "li",
     { class: "page-item" },
-    el("a", { class: "page-link", href: listUrl({ page }), dataset: { page: String(page) }, "aria-label": ariaLabel }, label),
+    el(
+      "a",
+      {
+        class: "page-link",
+        href: listUrl({ page, cursor }),
+        dataset: cursor ? { page: String(page), cursor } : { page: String(page) },
+        "aria-label": ariaLabel,
+      },
+      label,
+    ),
   );
 }
 
-function renderPagination(page, pages) {
-  if (pages <= 1 && page <= 1) {
+/** Page links; "Next" carries the API's next_cursor, so that it reads the next rows by keyset at any depth
+ * (the address keeps the page number too, and stays a link that can be shared). */
+function renderPagination(page, pages, nextCursor) {
+  if (pages <= 1 && page <= 1 && !nextCursor) {
     view.pagination.replaceChildren();
     return;
   }
@@ -167,7 +179,7 @@ function renderPagination(page, pages) {
         : pageItem(String(number), number, { current: number === page, ariaLabel: `Page ${number}` }),
     );
   }
-  items.push(pageItem("Next", page + 1, { disabled: page >= pages, ariaLabel: "Next page" }));
+  items.push(pageItem("Next", page + 1, { disabled: !nextCursor, ariaLabel: "Next page", cursor: nextCursor }));
   replaceChildren(view.pagination, items);
 }
 
@@ -200,9 +212,31 @@ function emptyState(data) {
   );
 }
 
+// Rows of the same height as the real ones, shown until the first page arrives, so that nothing moves then.
+function skeletonRow() {
+  const bar = (width) => el("span", { class: `placeholder col-${width}` });
+  return el(
+    "tr",
+    { class: "skeleton-row", "aria-hidden": "true" },
+    ...[4, 10, 6, 6, 8, 6].map((width) => el("td", { class: "placeholder-glow" }, bar(width))),
+  );
+}
+
+/** Keep room for a full page while a list has several pages: short pages, the empty state and loading
+ * leave the controls below where they were. */
+function reserveRows(count) {
+  view.body.style.setProperty("--reserved-rows", String(count));
+}
+
 function showLoading() {
   view.table.setAttribute("aria-busy", "true");
   view.table.classList.add("is-loading");
+  view.table.classList.toggle("archived-view", state.archived);
+  if (!view.rows.querySelector(".incident-row")) {
+    view.table.hidden = false;
+    replaceChildren(view.rows, Array.from({ length: state.limit }, skeletonRow));
+    reserveRows(state.limit);
+  }
   replaceChildren(
     view.message,
     el(
@@ -221,10 +255,9 @@ function showPage(data) {
   replaceChildren(view.rows, items.map(incidentRow));
   view.table.hidden = items.length === 0;
   replaceChildren(view.message, items.length === 0 ? emptyState(data) : null);
-  view.summary.textContent = summaryText({ page: data.page, limit: data.limit, total: data.total }, items.length, {
-    archived: state.archived,
-  });
-  renderPagination(data.page, data.pages);
+  reserveRows(data.pages > 1 || data.page > 1 ? data.limit : 0);
+  view.summary.textContent = summaryText(data, items.length, { archived: state.archived });
+  renderPagination(data.page, data.pages, data.next_cursor);
 }
 
 function showError(error) {
@@ -232,6 +265,7 @@ function showError(error) {
   view.table.classList.remove("is-loading");
   view.table.hidden = true;
   view.rows.replaceChildren();
+  reserveRows(0);
   view.summary.textContent = "";
   view.pagination.replaceChildren();
   const retry = el("button", { type: "button", class: "btn btn-sm btn-outline-danger", onclick: load }, icon("arrow-clockwise", "me-1"), "Retry");
@@ -262,8 +296,8 @@ function update(changes, { kind = null } = {}) {
   if (!("search" in changes) && typed !== state.search) {
     changes = { ...changes, search: typed, page: 1 }; // a search still waiting for its delay goes along
   }
-  state = { ...state, ...changes };
-  const url = listUrl();
+  state = { ...state, cursor: null, ...changes }; // a cursor belongs to the one view it was made for
+  const url = listUrl(state);
   if (url !== `${location.pathname}${location.search}`) {
     const replace = kind === "search" && lastChange === "search";
     history[replace ? "replaceState" : "pushState"](null, "", url);
@@ -315,7 +349,7 @@ function bindEvents() {
       update({ archived: link.dataset.archived === "true", page: 1 });
       return;
     }
-    update({ page: Number(link.dataset.page) });
+    update({ page: Number(link.dataset.page), cursor: link.dataset.cursor ?? null });
     view.table.scrollIntoView({ block: "nearest" });
   });
 
@@ -356,7 +390,7 @@ if (stateFromQuery(location.search).archived) {
   state = readState();
 }
 // Normalise the address (drops unknown or invalid parameters) without adding a history entry.
-history.replaceState(null, "", listUrl());
+history.replaceState(null, "", listUrl(state));
 renderControls();
 bindEvents();
 load();

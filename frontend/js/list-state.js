@@ -1,5 +1,5 @@
 // The list page's state and its query string (pure functions, no DOM).
-// The names are the API's own: archived, search, severity, status, sort_by, sort_order, page, limit.
+// The names are the API's own: archived, search, severity, status, sort_by, sort_order, page, limit, cursor.
 
 import { SEVERITIES, STATUSES, session } from "./dom.js";
 
@@ -28,7 +28,13 @@ export const DEFAULT_STATE = Object.freeze({
   sort_order: "desc",
   page: 1,
   limit: 20,
+  // The API's next_cursor of the page before, when "Next" led here: the same rows as `page`, read by keyset
+  // (cheap at any depth). Opaque; any other change of the view drops it.
+  cursor: null,
 });
+
+// What a cursor the API hands out looks like (URL-safe base64); anything else in the address is ignored.
+const CURSOR = /^[A-Za-z0-9_-]{1,1024}$/;
 
 function positiveInt(text, fallback) {
   return /^\d+$/.test(text ?? "") && Number(text) >= 1 ? Number(text) : fallback;
@@ -54,6 +60,7 @@ export function stateFromQuery(query) {
     sort_order: sortOrder === "asc" || sortOrder === "desc" ? sortOrder : DEFAULT_STATE.sort_order,
     page: positiveInt(params.get("page"), DEFAULT_STATE.page),
     limit: PAGE_SIZES.includes(limit) ? limit : DEFAULT_STATE.limit,
+    cursor: CURSOR.test(params.get("cursor") ?? "") ? params.get("cursor") : null,
   };
 }
 
@@ -70,6 +77,7 @@ export function stateToQuery(state) {
   }
   if (state.page !== DEFAULT_STATE.page) params.set("page", String(state.page));
   if (state.limit !== DEFAULT_STATE.limit) params.set("limit", String(state.limit));
+  if (state.cursor) params.set("cursor", state.cursor);
   const text = params.toString();
   return text ? `?${text}` : "";
 }
@@ -85,6 +93,7 @@ export function apiParams(state) {
     sort_by: state.sort_by,
     sort_order: state.sort_order,
     archived: state.archived ? "true" : undefined, // left out of the request unless asked for
+    cursor: state.cursor || undefined,
   };
 }
 
@@ -97,13 +106,20 @@ export function nextSort(state, field) {
   return { sort_by: field, sort_order: newestFirst ? "desc" : "asc" };
 }
 
-/** "Showing 21-40 of 200" for a page of `count` rows. */
-export function summaryText({ page, limit, total }, count, { archived = false } = {}) {
+const NUMBER = new Intl.NumberFormat("en-US");
+
+/** A count as shown: "1,234,567"; "10,000+" when it is only a lower bound (the API's total_exact false). */
+export function formatTotal(total, exact = true) {
+  return `${NUMBER.format(total)}${exact ? "" : "+"}`;
+}
+
+/** "Showing 21-40 of 200" for a page of `count` rows ("of 10,000+" when the total is a lower bound). */
+export function summaryText({ page, limit, total, total_exact: exact = true }, count, { archived = false } = {}) {
   if (count === 0) {
-    return total === 0 ? (archived ? "No archived incidents" : "No incidents") : `Showing 0 of ${total}`;
+    return total === 0 ? (archived ? "No archived incidents" : "No incidents") : `Showing 0 of ${formatTotal(total, exact)}`;
   }
   const first = (page - 1) * limit + 1;
-  return `Showing ${first}-${first + count - 1} of ${total}`;
+  return `Showing ${NUMBER.format(first)}-${NUMBER.format(first + count - 1)} of ${formatTotal(total, exact)}`;
 }
 
 /** Page numbers to offer, with null for a gap: pageNumbers(7, 20) -> [1, null, 6, 7, 8, null, 20]. */

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from app.deps import (
     AdminActor,
@@ -10,6 +11,7 @@ from app.deps import (
     LiveIncident,
     ResponderActor,
     SessionDep,
+    SettingsDep,
     ViewerUser,
     VisibleIncident,
     require_admin_for_archived,
@@ -28,6 +30,7 @@ from app.schemas import (
 )
 from app.services import audit
 from app.services import incidents as incident_service
+from app.services.paging import InvalidCursor
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -53,11 +56,15 @@ async def create_incident(
 @router.get("/", response_model=IncidentPage, responses=responses(*SIGNED_IN, 422))
 @router.get("", response_model=IncidentPage, include_in_schema=False)
 async def list_incidents(
-    params: Annotated[IncidentListParams, Query()], session: SessionDep, user: ViewerUser
+    params: Annotated[IncidentListParams, Query()], session: SessionDep, user: ViewerUser, settings: SettingsDep
 ) -> IncidentPage:
     require_admin_for_archived(user, params.archived)
-    items, total = await incident_service.list_incidents(session, params)
-    return IncidentPage.of([IncidentRead.model_validate(item) for item in items], total, params)
+    try:
+        result = await incident_service.list_incidents(session, params, count_bound=settings.list_count_limit)
+    except InvalidCursor as exc:
+        error = {"loc": ("query", "cursor"), "msg": f"Invalid cursor: {exc}", "type": "cursor_invalid"}
+        raise RequestValidationError([error]) from exc
+    return IncidentPage.of_result([IncidentRead.model_validate(item) for item in result.items], result, params)
 
 
 @router.get("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))

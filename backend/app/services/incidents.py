@@ -1,19 +1,21 @@
 """Incident use cases. Functions here flush but never commit: the request's unit of work does that."""
 
-from collections.abc import Sequence
+from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, or_
+from sqlalchemy import ColumnElement, Delete, Insert, Select, delete, false, func, or_, select, update
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.database import utcnow
 from app.errors import AppError, NotFound
-from app.models import EventAction, Incident, IncidentEvent, Status, User
+from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Severity, Status, User
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
 from app.services import audit
 from app.services.audit import Actor
-from app.services.paging import fetch_page
+from app.services.paging import Order, PageResult, read_page
 
 # What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
 TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
@@ -24,31 +26,33 @@ WITH_PEOPLE = tuple(
     for relationship in (Incident.created_by, Incident.updated_by, Incident.archived_by)
 )
 
-# The whitelist that reaches ORDER BY: only these attributes can ever be sorted on.
+# The whitelist that reaches ORDER BY: only these attributes can ever be sorted on. Each is served by an index
+# (archived, column, id).
 SORT_COLUMNS = {
     "id": Incident.id,
     "title": Incident.title,
     "service": Incident.service,
     "severity": Incident.severity,
-    # Status sorts in lifecycle order (OPEN, MITIGATED, RESOLVED), not alphabetically.
-    "status": case({status: rank for rank, status in enumerate(Status)}, value=Incident.status),
+    # Status sorts in lifecycle order (OPEN, MITIGATED, RESOLVED), not alphabetically: by its stored rank.
+    "status": Incident.status_rank,
     "created_at": Incident.created_at,
     "updated_at": Incident.updated_at,
 }
 
+# A count group: (archived, severity, status).
+Group = tuple[bool, Severity, Status]
+
+
+def _search_condition(term: str) -> ColumnElement[bool]:
+    """Case-insensitive substring of the title or the service; `%` and `_` are literal."""
+    return or_(Incident.title.icontains(term, autoescape=True), Incident.service.icontains(term, autoescape=True))
+
 
 def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
     # Archived incidents are in no list but the archived one.
-    conditions: list[ColumnElement[bool]] = [
-        Incident.archived_at.is_not(None) if params.archived else Incident.archived_at.is_(None)
-    ]
+    conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
     if params.search:
-        conditions.append(
-            or_(
-                Incident.title.icontains(params.search, autoescape=True),
-                Incident.service.icontains(params.search, autoescape=True),
-            )
-        )
+        conditions.append(_search_condition(params.search))
     if params.severity:
         conditions.append(Incident.severity.in_(params.severity))
     if params.status:
@@ -56,14 +60,110 @@ def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def list_incidents(session: AsyncSession, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
-    """One page of incidents and the total that match, ordered with `id` as the tie-breaker."""
-    conditions = _filters(params)
-    column = SORT_COLUMNS[params.sort_by]
-    ordering = (column.asc(), Incident.id.asc()) if params.sort_order == "asc" else (column.desc(), Incident.id.desc())
-    if params.sort_by == "id":
-        ordering = ordering[:1]
-    return await fetch_page(session, Incident, conditions, ordering, params, options=WITH_PEOPLE)
+def list_order(params: IncidentListParams) -> Order:
+    return Order(params.sort_by, SORT_COLUMNS[params.sort_by], Incident.id, params.sort_order == "desc")
+
+
+def counted_total(params: IncidentListParams) -> Select[tuple[int]]:
+    """The exact total of a list without search: the sum of the maintained counts of its groups."""
+    conditions = [IncidentCount.archived == params.archived]
+    if params.severity:
+        conditions.append(IncidentCount.severity.in_(params.severity))
+    if params.status:
+        conditions.append(IncidentCount.status.in_(params.status))
+    return select(func.coalesce(func.sum(IncidentCount.total), 0)).where(*conditions)
+
+
+async def list_incidents(
+    session: AsyncSession, params: IncidentListParams, *, count_bound: int | None = None
+) -> PageResult[Incident]:
+    """One page of incidents (by `params.cursor`, else by `params.page`), ordered with `id` as the tie-breaker,
+    and the total that match: exact from the counts without search; with search, a COUNT that stops after
+    `count_bound` + 1 matches. Raises InvalidCursor (before any query) for a cursor this order did not make."""
+    total = None if params.search else counted_total(params)
+    return await read_page(
+        session,
+        Incident,
+        _filters(params),
+        list_order(params),
+        params,
+        cursor=params.cursor,
+        total=total,
+        count_bound=count_bound,
+        options=WITH_PEOPLE,
+    )
+
+
+# --- the counts ------------------------------------------------------------------------------------------------
+
+
+def _group(incident: Incident) -> Group:
+    return (incident.archived_at is not None, Severity(incident.severity), Status(incident.status))
+
+
+def count_changes(dialect: str, before: Group | None, after: Group | None) -> list[Insert]:
+    """The statements that move one incident from group `before` to group `after` (None: no group), in a fixed
+    order of the groups, so that two transactions lock count rows in the same order and never deadlock.
+
+    Each is an upsert: the migration creates every group's row, but a table emptied outside the app (tests)
+    gets its rows back on first use."""
+    deltas: Counter[Group] = Counter()
+    if before is not None:
+        deltas[before] -= 1
+    if after is not None:
+        deltas[after] += 1
+    upsert = mysql.insert if dialect in ("mysql", "mariadb") else sqlite.insert
+    statements = []
+    for (archived, severity, status), delta in sorted(deltas.items()):
+        if delta == 0:
+            continue
+        statement = upsert(IncidentCount).values(archived=archived, severity=severity, status=status, total=delta)
+        if dialect in ("mysql", "mariadb"):
+            statement = statement.on_duplicate_key_update(total=IncidentCount.total + statement.inserted.total)
+        else:
+            statement = statement.on_conflict_do_update(
+                index_elements=["archived", "severity", "status"],
+                set_={"total": IncidentCount.total + statement.excluded.total},
+            )
+        statements.append(statement)
+    return statements
+
+
+async def _move(session: AsyncSession, before: Group | None, after: Group | None) -> None:
+    for statement in count_changes(session.get_bind().dialect.name, before, after):
+        await session.execute(statement)
+
+
+def recount_statements() -> tuple[Delete, Insert]:
+    """Rebuild every count from the incidents (after rows were written outside the services, e.g. a bulk seed)."""
+    grouped = select(Incident.archived, Incident.severity, Incident.status, func.count()).group_by(
+        Incident.archived, Incident.severity, Incident.status
+    )
+    insert_counts = IncidentCount.__table__.insert().from_select(["archived", "severity", "status", "total"], grouped)
+    return delete(IncidentCount), insert_counts
+
+
+async def recount(session: AsyncSession) -> None:
+    for statement in recount_statements():
+        await session.execute(statement)
+
+
+async def _lock(session: AsyncSession, incident: Incident) -> Incident:
+    """Re-read the incident's row as last committed, locked until the transaction ends, so that two requests
+    changing the same incident take turns and each moves its count from the group the row is really in.
+
+    MySQL/MariaDB: SELECT ... FOR UPDATE of the row alone (its columns, no joins: a join would lock the people
+    too), a locking read that sees the newest committed row under REPEATABLE READ. SQLite ignores FOR UPDATE: a
+    write that changes nothing takes its single write lock first (see services/users.py)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(Incident).where(false()).values(id=Incident.id).execution_options(synchronize_session=False)
+        )
+    table = Incident.__table__
+    row = (await session.execute(select(*table.c).where(table.c.id == incident.id).with_for_update())).one()
+    for key, value in row._mapping.items():
+        set_committed_value(incident, key, value)
+    return incident
 
 
 async def get_incident(session: AsyncSession, incident_id: int, *, include_archived: bool = False) -> Incident:
@@ -91,6 +191,7 @@ def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
     else:
         incident.resolved_at = None
     incident.status = status
+    incident.status_rank = status.rank
 
 
 async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Actor) -> Incident:
@@ -108,17 +209,24 @@ async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Ac
         archived_by=None,
     )
     _apply_status(incident, data.status, now)
+    incident.archived = False
     session.add(incident)
     await session.flush()
     await audit.record(
         session, incident, actor, EventAction.CREATED, changes=audit.diff({}, _snapshot(incident)), at=now
     )
+    await _move(session, None, _group(incident))
     return incident
 
 
 async def update_incident(session: AsyncSession, incident: Incident, data: IncidentUpdate, actor: Actor) -> Incident:
     """Apply the fields that were sent. Only a real change moves `updated_at` and writes an event."""
     changes = data.model_dump(exclude_unset=True)
+    if "severity" in changes or "status" in changes:
+        await _lock(session, incident)  # its group may change: read it as committed, and hold it
+        if incident.archived_at is not None:
+            raise NotFound(f"Incident {incident.id} not found.")
+    group = _group(incident)
     before = _snapshot(incident)
     now = utcnow()
     for field in ("title", "service", "severity", "description"):
@@ -132,6 +240,8 @@ async def update_incident(session: AsyncSession, incident: Incident, data: Incid
         incident.updated_by = actor.user
         await session.flush()
         await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
+        if _group(incident) != group:
+            await _move(session, group, _group(incident))
     return incident
 
 
@@ -141,22 +251,32 @@ async def add_note(session: AsyncSession, incident: Incident, actor: Actor, text
 
 async def archive_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
     """Hide the incident from everyone but admins; the row and its history stay."""
+    await _lock(session, incident)
+    if incident.archived_at is not None:  # archived by another request meanwhile
+        raise NotFound(f"Incident {incident.id} not found.")
+    group = _group(incident)
     now = utcnow()
+    incident.archived = True
     incident.archived_at = now
     incident.archived_by = actor.user
     await session.flush()
     changes = audit.diff({"archived_at": None}, {"archived_at": now})
     await audit.record(session, incident, actor, EventAction.ARCHIVED, changes=changes, at=now)
+    await _move(session, group, _group(incident))
     return incident
 
 
 async def restore_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
+    await _lock(session, incident)
     if incident.archived_at is None:
         raise AppError(409, f"Incident {incident.id} is not archived.")
+    group = _group(incident)
     before = incident.archived_at
+    incident.archived = False
     incident.archived_at = None
     incident.archived_by = None
     await session.flush()
     changes = audit.diff({"archived_at": before}, {"archived_at": None})
     await audit.record(session, incident, actor, EventAction.RESTORED, changes=changes)
+    await _move(session, group, _group(incident))
     return incident

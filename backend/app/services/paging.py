@@ -1,16 +1,227 @@
-"""The one way a list is read: the rows of one page and the number of rows that match."""
+"""The one way a list is read: the rows of one page, how many rows match, and where the next page starts.
 
+A page is read in one of two ways, with the same order (a sort column, then the row's id in the same direction as
+the tie-breaker, so the order is total):
+
+- by `page` (OFFSET), as the original design's clients ask. The offset is walked over the index alone (a
+  deferred join in two steps: the ids of the page first, from the index; then those rows by primary key);
+- by `cursor` (keyset): the rows after the last row of the previous page, `col < :v OR (col = :v AND id < :id)`
+  (the expanded form: MariaDB does not turn a row comparison into an index range), so a deep page costs what the
+  first one costs. It too reads the ids first: with whole rows to fetch, MariaDB prefers a walk from the start
+  of the index (`ref` on the leading column) to the cursor's range.
+
+Either way the answer carries `next_cursor`, null on the last page. The cursor is opaque to clients: URL-safe
+base64 of the sort key, its direction, the last row's sort value and id. It is checked strictly (`decode_cursor`).
+
+Statements are built by pure functions; the few lines that execute them are in `read_page` and `fetch_page`.
+"""
+
+import base64
+import binascii
+import enum
+import json
 from collections.abc import Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app.database import Base
 from app.schemas import PageParams
 
 ModelT = TypeVar("ModelT", bound=Base)
+
+# A cursor is short (a key, a value of at most a few hundred characters, an id); anything longer is not one.
+MAX_CURSOR_LENGTH = 1024
+
+
+class InvalidCursor(ValueError):
+    """The cursor is malformed, or was made for another order."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """A total order: `column` (named `key` in cursors) then `id`, both ascending or both descending. When the
+    column is the id itself, the id alone orders."""
+
+    key: str
+    column: InstrumentedAttribute[Any]
+    id: InstrumentedAttribute[Any]
+    descending: bool
+
+    @property
+    def direction(self) -> str:
+        return "desc" if self.descending else "asc"
+
+    @property
+    def by_id_only(self) -> bool:
+        return self.column is self.id
+
+    def clauses(self) -> list[ColumnElement[Any]]:
+        columns = [self.id] if self.by_id_only else [self.column, self.id]
+        return [column.desc() if self.descending else column.asc() for column in columns]
+
+    def after(self, value: Any, last_id: int, dialect: str = "mysql") -> ColumnElement[bool]:
+        """The rows that come after (value, last_id) in this order, as the database's planner turns into an index
+        range: on MySQL/MariaDB the expanded form `col < :v OR (col = :v AND id < :id)` (MariaDB makes no range
+        of a row comparison); on SQLite the row comparison `(col, id) < (:v, :id)` (it makes no range of the OR,
+        which for a column of few values such as the status rank means walking all rows of the cursor's value)."""
+        if self.by_id_only:
+            return self.id < last_id if self.descending else self.id > last_id
+        if dialect == "sqlite":
+            pair, bound = tuple_(self.column, self.id), tuple_(literal(value, self.column.type), literal(last_id))
+            return pair < bound if self.descending else pair > bound
+        if self.descending:
+            return or_(self.column < value, and_(self.column == value, self.id < last_id))
+        return or_(self.column > value, and_(self.column == value, self.id > last_id))
+
+
+@dataclass(frozen=True)
+class PageResult(Generic[ModelT]):
+    items: Sequence[ModelT]
+    total: int
+    total_exact: bool
+    next_cursor: str | None
+
+
+# --- cursors -------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def encode_cursor(order: Order, row: Any) -> str:
+    value = None if order.by_id_only else _plain(getattr(row, order.column.key))
+    payload = {"k": order.key, "o": order.direction, "v": value, "id": getattr(row, order.id.key)}
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    """The cursor's value as the column's Python type, or InvalidCursor."""
+    column_type = column.type
+    # A TypeDecorator (UTCDateTime) says its Python type through the type it decorates.
+    python_type = getattr(column_type, "impl_instance", column_type).python_type
+    if issubclass(python_type, bool) or python_type is int:
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise InvalidCursor("the cursor's value is not an integer")
+        return value
+    if issubclass(python_type, enum.Enum):
+        try:
+            return python_type(value)
+        except ValueError as exc:
+            raise InvalidCursor("the cursor's value is not one of the column's values") from exc
+    if python_type is datetime:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise InvalidCursor("the cursor's value is not a time with an offset")
+        return moment
+    if python_type is str:
+        length = getattr(column.type, "length", None)
+        if not isinstance(value, str) or (length is not None and len(value) > length):
+            raise InvalidCursor("the cursor's value is not a text of the column")
+        return value
+    raise InvalidCursor("this order cannot be resumed from a cursor")
+
+
+def decode_cursor(order: Order, cursor: str, dialect: str = "mysql") -> ColumnElement[bool]:
+    """The condition "after the cursor" for `order`; InvalidCursor if the cursor is not one this order made."""
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+        raise InvalidCursor("the cursor is not one this list handed out")
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("the cursor is not one this list handed out") from exc
+    if not isinstance(payload, dict) or set(payload) != {"k", "o", "v", "id"}:
+        raise InvalidCursor("the cursor is not one this list handed out")
+    if (payload["k"], payload["o"]) != (order.key, order.direction):
+        raise InvalidCursor(f"the cursor was made for another order, not {order.key} {order.direction}")
+    last_id = payload["id"]
+    if type(last_id) is not int or not 0 < last_id < 2**63:
+        raise InvalidCursor("the cursor's id is not a row id")
+    if order.by_id_only:
+        if payload["v"] is not None:
+            raise InvalidCursor("the cursor is not one this list handed out")
+        return order.after(None, last_id, dialect)
+    return order.after(_typed(order.column, payload["v"]), last_id, dialect)
+
+
+# --- statements ----------------------------------------------------------------------------------------------
+
+
+def ids_statement(
+    conditions: Sequence[ColumnElement[bool]], order: Order, limit: int, offset: int = 0
+) -> Select[tuple[int]]:
+    """The ids of `limit` rows from `offset` (or after a cursor, as a condition) in `order`. Only the sort
+    column and the id are read, which the index that serves the order holds: the planner walks that index alone
+    (for a deep OFFSET too) and takes the range a cursor gives, instead of row lookups from the start."""
+    return select(order.id).where(*conditions).order_by(*order.clauses()).limit(limit).offset(offset)
+
+
+def rows_statement(
+    model: type[ModelT], order: Order, ids: Sequence[int], options: Sequence[ORMOption] = ()
+) -> Select[tuple[ModelT]]:
+    """The rows of a page, by primary key (put back into the page's order by the caller); `options` say how
+    related rows load (they never load implicitly)."""
+    return select(model).where(order.id.in_(ids)).options(*options)
+
+
+def count_statement(
+    model: type[ModelT], conditions: Sequence[ColumnElement[bool]], bound: int | None = None
+) -> Select[tuple[int]]:
+    """How many rows match; with `bound`, at most bound + 1 of them are counted (reaching it means "at least")."""
+    if bound is None:
+        return select(func.count()).select_from(model).where(*conditions)
+    matches = select(literal(1).label("one")).select_from(model).where(*conditions).limit(bound + 1).subquery()
+    return select(func.count()).select_from(matches)
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+async def read_page(
+    session: AsyncSession,
+    model: type[ModelT],
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
+    params: PageParams,
+    *,
+    cursor: str | None = None,
+    total: Select[tuple[int]] | None = None,
+    count_bound: int | None = None,
+    options: Sequence[ORMOption] = (),
+) -> PageResult[ModelT]:
+    """One page of `model`: by `cursor` if given (checked: InvalidCursor), else by `params.page`.
+
+    The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), else
+    a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a total of `count_bound`
+    that is then only a lower bound (`total_exact` false)."""
+    dialect = session.get_bind().dialect.name
+    where = [*conditions, decode_cursor(order, cursor, dialect)] if cursor else list(conditions)
+    offset = 0 if cursor else (params.page - 1) * params.limit
+    ids = (await session.scalars(ids_statement(where, order, params.limit + 1, offset))).all()
+    found = {}
+    if ids:
+        rows = await session.scalars(rows_statement(model, order, ids[: params.limit], options))
+        found = {row.id: row for row in rows.unique()}
+    items = [found[i] for i in ids[: params.limit]]
+    counting = total if total is not None else count_statement(model, conditions, count_bound)
+    counted = int(await session.scalar(counting) or 0)
+    exact = total is not None or count_bound is None or counted <= count_bound
+    next_cursor = encode_cursor(order, items[-1]) if len(ids) > params.limit else None
+    return PageResult(items, counted if exact else count_bound, exact, next_cursor)  # type: ignore[arg-type]
 
 
 async def fetch_page(
@@ -22,9 +233,10 @@ async def fetch_page(
     *,
     options: Sequence[ORMOption] = (),
 ) -> tuple[Sequence[ModelT], int]:
-    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their total.
-    `options` say how related rows load (they never load implicitly)."""
-    total = await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    """Rows of `model` matching every condition, in `ordering`, for the requested page; and their exact total.
+    For lists that are read by page only (the audit log, a timeline, the accounts). `options` as for
+    `rows_statement`."""
+    total = await session.scalar(count_statement(model, conditions)) or 0
     page = (
         select(model)
         .where(*conditions)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import EventAction, Incident, IncidentEvent, Severity, Status, User
+from app.services import incidents as incident_service
 from app.services.audit import WITH_ACTOR
 from app.services.incidents import WITH_PEOPLE
 
@@ -79,8 +80,15 @@ def insert_incidents(session: Session, *rows: dict[str, Any]) -> list[int]:
         session.add(incidents[-1])
         session.flush()  # one row at a time, so ids follow the order of `rows`
     ids = [incident.id for incident in incidents]
+    recount(session)
     session.commit()
     return ids
+
+
+def recount(session: Session) -> None:
+    """Rebuild the totals the services keep, after rows were written past them."""
+    for statement in incident_service.recount_statements():
+        session.execute(statement)
 
 
 def insert_incident(session: Session, **fields: Any) -> int:

@@ -140,7 +140,15 @@ def test_an_admin_lists_only_the_archived_with_archived_true(clients, incidents,
 
     body = admin.get(API, params={"archived": "true"}).json()
 
-    assert body == {"items": [archived], "total": 1, "page": 1, "limit": 20, "pages": 1}
+    assert body == {
+        "items": [archived],
+        "total": 1,
+        "page": 1,
+        "limit": 20,
+        "pages": 1,
+        "total_exact": True,
+        "next_cursor": None,
+    }
     assert page(admin, archived="true", search="me") == ([archived["id"]], 1)
     assert page(admin, archived="true", search="Keep") == ([], 0)
     assert page(admin, archived="true", severity="SEV3") == ([], 0)

@@ -30,7 +30,15 @@ def test_an_empty_list_is_an_empty_page(client):
     response = client.get(API)
 
     assert response.status_code == 200
-    assert response.json() == {"items": [], "total": 0, "page": 1, "limit": 20, "pages": 0}
+    assert response.json() == {
+        "items": [],
+        "total": 0,
+        "page": 1,
+        "limit": 20,
+        "pages": 0,
+        "total_exact": True,
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize("path", ["/api/incidents", "/api/incidents/"])
@@ -40,7 +48,15 @@ def test_list_answers_on_both_paths_without_redirect(client, path):
     response = client.get(path, follow_redirects=False)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"items": [created], "total": 1, "page": 1, "limit": 20, "pages": 1}
+    assert response.json() == {
+        "items": [created],
+        "total": 1,
+        "page": 1,
+        "limit": 20,
+        "pages": 1,
+        "total_exact": True,
+        "next_cursor": None,
+    }
 
 
 def test_items_are_the_full_stored_incidents(client, db_session):
@@ -106,7 +122,15 @@ def test_a_page_past_the_end_is_empty_with_the_true_total(client, db_session, pa
 
     body = list_page(client, page=page, limit=3)
 
-    assert body == {"items": [], "total": 3, "page": page, "limit": 3, "pages": 1}
+    assert body == {
+        "items": [],
+        "total": 3,
+        "page": page,
+        "limit": 3,
+        "pages": 1,
+        "total_exact": True,
+        "next_cursor": None,
+    }
 
 
 def test_limit_bounds_1_and_100_are_accepted(client, db_session):

@@ -110,6 +110,7 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         "sort_order": "asc",
         "page": 3,
         "limit": 50,
+        "cursor": None,
     }
     assert result["query"] == (
         "?search=db&severity=SEV1&severity=SEV2&status=OPEN&sort_by=title&sort_order=asc&page=3&limit=50"
