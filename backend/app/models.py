@@ -4,7 +4,8 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import Base, UTCDateTime, utcnow
@@ -157,3 +158,54 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(String(254))
     client: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- The search index -----------------------------------------------------------------------------------------
+# Substring search over titles and services (app/services/search.py keeps these tables and reads them). Each
+# distinct folded text (a title or a service, case-folded) is stored once, with the trigrams it contains; each
+# incident points at the texts of its title and its service. Incidents repeat their services and often their
+# titles, so the trigram table grows with the number of distinct texts, not with the number of incidents.
+# Folded texts and trigrams are UTF-8 bytes (VARBINARY/BLOB): byte-wise comparison on every database, with no
+# collation or trailing-space padding in between.
+
+# An id of a text is a 63-bit hash of it: concurrent writers of the same new text write the same row.
+SEARCH_TEXT_ID = BigInteger().with_variant(Integer, "sqlite")
+SEARCH_TRIGRAM = LargeBinary().with_variant(mysql.VARBINARY(12), "mysql", "mariadb")
+
+
+class SearchText(Base):
+    """A distinct case-folded title or service, as UTF-8."""
+
+    __tablename__ = "search_texts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
+    text: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SearchTrigram(Base):
+    """A trigram (three characters, as UTF-8) of a text. A text ends in two NUL characters here, so that every
+    substring of one or two characters is the start of some trigram of the text."""
+
+    __tablename__ = "search_trigrams"
+    __table_args__ = (MYSQL_TABLE_ARGS | {"sqlite_with_rowid": False},)
+
+    trigram: Mapped[bytes] = mapped_column(SEARCH_TRIGRAM, primary_key=True)
+    text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
+
+
+class IncidentSearch(Base):
+    """The texts of an incident's title and service."""
+
+    __tablename__ = "incident_search"
+    __table_args__ = (
+        Index("ix_incident_search_title_text_id", "title_text_id"),
+        Index("ix_incident_search_service_text_id", "service_text_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="RESTRICT"), primary_key=True, autoincrement=False
+    )
+    title_text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID)
+    service_text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID)

@@ -3,14 +3,14 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, or_
+from sqlalchemy import ColumnElement, case
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
 from app.errors import AppError, NotFound
 from app.models import EventAction, Incident, IncidentEvent, Status
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
-from app.services import audit
+from app.services import audit, search
 from app.services.audit import Actor
 from app.services.paging import fetch_page
 
@@ -30,18 +30,13 @@ SORT_COLUMNS = {
 }
 
 
-def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
+def _filters(session: Session, params: IncidentListParams) -> list[ColumnElement[bool]]:
     # Archived incidents are in no list but the archived one.
     conditions: list[ColumnElement[bool]] = [
         Incident.archived_at.is_not(None) if params.archived else Incident.archived_at.is_(None)
     ]
     if params.search:
-        conditions.append(
-            or_(
-                Incident.title.icontains(params.search, autoescape=True),
-                Incident.service.icontains(params.search, autoescape=True),
-            )
-        )
+        conditions.append(search.search_condition(session, params.search))
     if params.severity:
         conditions.append(Incident.severity.in_(params.severity))
     if params.status:
@@ -51,7 +46,7 @@ def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
 
 def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
     """One page of incidents and the total that match, ordered with `id` as the tie-breaker."""
-    conditions = _filters(params)
+    conditions = _filters(session, params)
     column = SORT_COLUMNS[params.sort_by]
     ordering = (column.asc(), Incident.id.asc()) if params.sort_order == "asc" else (column.desc(), Incident.id.desc())
     if params.sort_by == "id":
