@@ -161,31 +161,32 @@ class LoginFailure(Base):
 
 
 # --- The search index -----------------------------------------------------------------------------------------
-# Substring search over titles and services (app/services/search.py keeps these tables and reads them). Each
-# distinct folded text (a title or a service, case-folded) is stored once, with the trigrams it contains; each
-# incident points at the texts of its title and its service. Incidents repeat their services and often their
-# titles, so the trigram table grows with the number of distinct texts, not with the number of incidents.
-# Folded texts and trigrams are UTF-8 bytes (VARBINARY/BLOB): byte-wise comparison on every database, with no
-# collation or trailing-space padding in between.
+# Substring search over titles and services (app/services/search.py keeps these tables and reads them): every
+# distinct title or service value is stored once, with its case-folded form and the trigrams of that form. A
+# search finds the values that contain the term there, then the incidents that hold one of those values through
+# plain indexes on `title` and `service`. Incidents repeat their services and often their titles, so the index
+# grows with the number of distinct values, not with the number of incidents. Values, folded texts and trigrams
+# are UTF-8 bytes (VARBINARY/BLOB): byte-wise comparison on every database, with no collation in between.
 
-# An id of a text is a 63-bit hash of it: concurrent writers of the same new text write the same row.
+# The id of a value is a 63-bit hash of it: concurrent writers of the same new value write the same row.
 SEARCH_TEXT_ID = BigInteger().with_variant(Integer, "sqlite")
 SEARCH_TRIGRAM = LargeBinary().with_variant(mysql.VARBINARY(12), "mysql", "mariadb")
 
 
 class SearchText(Base):
-    """A distinct case-folded title or service, as UTF-8."""
+    """A distinct title or service value (exactly as stored in `incidents`) and its case-folded form."""
 
     __tablename__ = "search_texts"
     __table_args__ = (MYSQL_TABLE_ARGS,)
 
     id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
-    text: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    folded: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SearchTrigram(Base):
-    """A trigram (three characters, as UTF-8) of a text. A text ends in two NUL characters here, so that every
-    substring of one or two characters is the start of some trigram of the text."""
+    """A trigram (three characters, as UTF-8) of a folded text. A folded text ends in two NUL characters here,
+    so that every substring of one or two characters is the start of some trigram of the text."""
 
     __tablename__ = "search_trigrams"
     __table_args__ = (MYSQL_TABLE_ARGS | {"sqlite_with_rowid": False},)
@@ -194,18 +195,6 @@ class SearchTrigram(Base):
     text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
 
 
-class IncidentSearch(Base):
-    """The texts of an incident's title and service."""
-
-    __tablename__ = "incident_search"
-    __table_args__ = (
-        Index("ix_incident_search_title_text_id", "title_text_id"),
-        Index("ix_incident_search_service_text_id", "service_text_id"),
-        MYSQL_TABLE_ARGS,
-    )
-
-    incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incidents.id", ondelete="RESTRICT"), primary_key=True, autoincrement=False
-    )
-    title_text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID)
-    service_text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID)
+# The incidents that hold a value.
+Index("ix_incidents_title", Incident.title)
+Index("ix_incidents_service", Incident.service)

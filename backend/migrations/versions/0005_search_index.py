@@ -1,4 +1,4 @@
-"""search index: distinct folded texts, their trigrams, and the texts of each incident
+"""search index: each distinct title and service value, its folded form and trigrams; title and service indexes
 
 Revision ID: 0005
 Revises: 0003
@@ -24,7 +24,8 @@ def upgrade() -> None:
     op.create_table(
         "search_texts",
         sa.Column("id", TEXT_ID, autoincrement=False, nullable=False),
-        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("folded", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_search_texts")),
         **MYSQL_TABLE_ARGS,
     )
@@ -36,23 +37,9 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
         **MYSQL_TABLE_ARGS,
     )
-    op.create_table(
-        "incident_search",
-        sa.Column("incident_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("title_text_id", TEXT_ID, nullable=False),
-        sa.Column("service_text_id", TEXT_ID, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["incident_id"],
-            ["incidents.id"],
-            name=op.f("fk_incident_search_incident_id_incidents"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("incident_id", name=op.f("pk_incident_search")),
-        **MYSQL_TABLE_ARGS,
-    )
-    with op.batch_alter_table("incident_search", schema=None) as batch_op:
-        batch_op.create_index("ix_incident_search_service_text_id", ["service_text_id"], unique=False)
-        batch_op.create_index("ix_incident_search_title_text_id", ["title_text_id"], unique=False)
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.create_index("ix_incidents_title", ["title"], unique=False)
+        batch_op.create_index("ix_incidents_service", ["service"], unique=False)
 
     # Index the incidents that are already there.
     from app.services.search import rebuild_search_index
@@ -61,6 +48,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("incident_search")
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index("ix_incidents_service")
+        batch_op.drop_index("ix_incidents_title")
+
     op.drop_table("search_trigrams")
     op.drop_table("search_texts")
