@@ -12,7 +12,8 @@ the term (the trigrams narrow them down, a byte-wise `instr` decides), then the 
 - a few incidents hold one (up to SPARSE_LIMIT, found through the indexes on title and service): the condition
   is their ids, read from the primary key;
 - many do: the condition is a byte-wise comparison of the row's title and service with the values, which the
-  list's own index walk (newest first, or any sort) meets within a few rows per match.
+  list's own index walk (newest first, or any sort) meets within a few rows per match;
+- most values contain the term (a one-letter term): the condition names the few values that do not.
 Terms of one or two characters have no trigram of their own: folded texts end in two NUL characters, so every
 such substring starts a trigram, and a range scan over the trigrams that start with it finds its values.
 
@@ -28,6 +29,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     LargeBinary,
+    and_,
     cast,
     delete,
     event,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    true,
     union,
 )
 from sqlalchemy.orm import Mapper, Session
@@ -44,11 +47,14 @@ from sqlalchemy.orm import Mapper, Session
 from app.models import Incident, SearchText, SearchTrigram
 
 # A search that at most this many incidents match is handed to the list as their ids.
-SPARSE_LIMIT = 10_000
+SPARSE_LIMIT = 5_000
 # A term with more distinct trigrams is narrowed down by this many of them, spread over it (instr decides).
 MAX_TRIGRAMS = 8
-# Values of a term collected into a list; past that they stay a subquery (a short term over a large dictionary).
+# Values of a term collected into a list. Past that (a short term over a large dictionary) the values that do
+# not contain the term are listed instead, up to MAX_OTHERS; past both, the values stay a subquery (slow on
+# MariaDB, which runs it for each row: a dictionary of over 2,000 distinct values and a term in about half).
 MAX_VALUES = 1_000
+MAX_OTHERS = 1_000
 REBUILD_CHUNK = 2_000
 # Two of them end every folded text in the trigram table, so that every substring of 1-2 characters starts one.
 END = "\x00"
@@ -102,20 +108,31 @@ def _holds(column, values) -> ColumnElement[bool]:
     return cast(column, LargeBinary).in_(values)
 
 
-def sparse_ids_query(values: Sequence[bytes], limit: int):
-    """Up to `limit` incidents per column (title, service) holding one of the values, through their indexes."""
-    texts = [value.decode() for value in values]
-    branches = [
-        select(Incident.id).where(column.in_(texts), _holds(column, values)).limit(limit).subquery()
-        for column in (Incident.title, Incident.service)
-    ]
-    return union(*(select(branch.c.id) for branch in branches))
+def _holders(values: Sequence[bytes], column):
+    """The incidents whose `column` holds one of the values, through the column's index."""
+    return select(Incident.id).where(column.in_([value.decode() for value in values]), _holds(column, values))
+
+
+def holders_count_query(values: Sequence[bytes], limit: int):
+    """How many incidents hold one of the values in their title, and in their service, each counted up to
+    `limit`: reads at most `limit` entries of each index."""
+    return select(
+        *(
+            select(func.count()).select_from(_holders(values, column).limit(limit).subquery()).scalar_subquery()
+            for column in (Incident.title, Incident.service)
+        )
+    )
+
+
+def holders_query(values: Sequence[bytes]):
+    return union(*(_holders(values, column) for column in (Incident.title, Incident.service)))
 
 
 def search_condition(session: Session, term: str) -> ColumnElement[bool]:
     """The condition "the title or the service contains `term`", for the list query to AND with the rest.
 
-    Reads the index first (one or two small statements) to choose the condition's form; see the module's doc."""
+    Reads the index first (two or three small statements) to choose the condition's form; see the module's doc.
+    """
     folded = fold(term)
     if not folded:
         return false()
@@ -123,11 +140,17 @@ def search_condition(session: Session, term: str) -> ColumnElement[bool]:
     if not values:
         return false()
     if len(values) > MAX_VALUES:
+        # Most values contain the term (a short one): name those that do not, if they are few. Every title and
+        # service is a stored value, so the incident matches unless both its title and service are among them.
+        needle = folded.encode()
+        others = select(SearchText.value).where(func.instr(SearchText.folded, needle) == 0).limit(MAX_OTHERS + 1)
+        rest = session.scalars(others).all()
+        if len(rest) <= MAX_OTHERS:
+            return ~and_(_holds(Incident.title, rest), _holds(Incident.service, rest)) if rest else true()
         values = matching_values_query(folded)
-    else:
-        ids = session.scalars(sparse_ids_query(values, SPARSE_LIMIT + 1)).all()
-        if len(ids) <= SPARSE_LIMIT:
-            return Incident.id.in_(sorted(ids)) if ids else false()
+    elif sum(session.execute(holders_count_query(values, SPARSE_LIMIT + 1)).one()) <= SPARSE_LIMIT:
+        ids = session.scalars(holders_query(values)).all()
+        return Incident.id.in_(sorted(ids)) if ids else false()
     return or_(_holds(Incident.title, values), _holds(Incident.service, values))
 
 

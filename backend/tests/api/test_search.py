@@ -69,14 +69,16 @@ def dataset(client):
     return rows
 
 
-@pytest.fixture(params=["as-planned", "dense", "values-subquery"])
+@pytest.fixture(params=["as-planned", "dense", "complement", "values-subquery"])
 def form(request, monkeypatch):
     """Each form the condition can take: as the planner chooses (here: ids), the byte-wise comparison it uses
-    when many incidents match, and the subquery it uses when very many values do."""
+    when many incidents match, the values that do not match when most do, and the subquery past both."""
     if request.param == "dense":
         monkeypatch.setattr(search, "SPARSE_LIMIT", 0)
-    if request.param == "values-subquery":
+    if request.param in ("complement", "values-subquery"):
         monkeypatch.setattr(search, "MAX_VALUES", 0)
+    if request.param == "values-subquery":
+        monkeypatch.setattr(search, "MAX_OTHERS", 0)
     return request.param
 
 
