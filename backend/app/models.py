@@ -4,7 +4,21 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Index, Integer, SmallInteger, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    false,
+)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import Base, UTCDateTime, utcnow
@@ -200,3 +214,43 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(String(254))
     client: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- The search index -----------------------------------------------------------------------------------------
+# Substring search over titles and services (app/services/search.py keeps these tables and reads them): every
+# distinct title or service value is stored once, with its case-folded form and the trigrams of that form. A
+# search finds the values that contain the term there, then the incidents that hold one of those values through
+# plain indexes on `title` and `service`. Incidents repeat their services and often their titles, so the index
+# grows with the number of distinct values, not with the number of incidents. Values, folded texts and trigrams
+# are UTF-8 bytes (VARBINARY/BLOB): byte-wise comparison on every database, with no collation in between.
+
+# The id of a value is a 63-bit hash of it: concurrent writers of the same new value write the same row.
+SEARCH_TEXT_ID = BigInteger().with_variant(Integer, "sqlite")
+SEARCH_TRIGRAM = LargeBinary().with_variant(mysql.VARBINARY(12), "mysql", "mariadb")
+
+
+class SearchText(Base):
+    """A distinct title or service value (exactly as stored in `incidents`) and its case-folded form."""
+
+    __tablename__ = "search_texts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    folded: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SearchTrigram(Base):
+    """A trigram (three characters, as UTF-8) of a folded text. A folded text ends in two NUL characters here,
+    so that every substring of one or two characters is the start of some trigram of the text."""
+
+    __tablename__ = "search_trigrams"
+    __table_args__ = (MYSQL_TABLE_ARGS | {"sqlite_with_rowid": False},)
+
+    trigram: Mapped[bytes] = mapped_column(SEARCH_TRIGRAM, primary_key=True)
+    text_id: Mapped[int] = mapped_column(SEARCH_TEXT_ID, primary_key=True, autoincrement=False)
+
+
+# The incidents that hold a value.
+Index("ix_incidents_title", Incident.title)
+Index("ix_incidents_service", Incident.service)

@@ -3,7 +3,7 @@
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Delete, Insert, Select, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Delete, Insert, Select, delete, false, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -13,7 +13,7 @@ from app.database import utcnow
 from app.errors import AppError, NotFound
 from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Severity, Status, User
 from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
-from app.services import audit
+from app.services import audit, search
 from app.services.audit import Actor
 from app.services.paging import Order, PageResult, read_page
 
@@ -43,16 +43,11 @@ SORT_COLUMNS = {
 Group = tuple[bool, Severity, Status]
 
 
-def _search_condition(term: str) -> ColumnElement[bool]:
-    """Case-insensitive substring of the title or the service; `%` and `_` are literal."""
-    return or_(Incident.title.icontains(term, autoescape=True), Incident.service.icontains(term, autoescape=True))
-
-
-def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
+async def _filters(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
     # Archived incidents are in no list but the archived one.
     conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
     if params.search:
-        conditions.append(_search_condition(params.search))
+        conditions.append(await search.search_condition(session, params.search))
     if params.severity:
         conditions.append(Incident.severity.in_(params.severity))
     if params.status:
@@ -84,7 +79,7 @@ async def list_incidents(
     return await read_page(
         session,
         Incident,
-        _filters(params),
+        await _filters(session, params),
         list_order(params),
         params,
         cursor=params.cursor,
