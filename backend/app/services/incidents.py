@@ -49,14 +49,16 @@ def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
-    """One page of incidents and the total that match, ordered with `id` as the tie-breaker."""
-    conditions = _filters(params)
+def _ordering(params: IncidentListParams) -> tuple[ColumnElement, ...]:
+    """The list's order: the sort column, then `id` in the same direction as the tie-breaker."""
     column = SORT_COLUMNS[params.sort_by]
     ordering = (column.asc(), Incident.id.asc()) if params.sort_order == "asc" else (column.desc(), Incident.id.desc())
-    if params.sort_by == "id":
-        ordering = ordering[:1]
-    return fetch_page(session, Incident, conditions, ordering, params)
+    return ordering[:1] if params.sort_by == "id" else ordering
+
+
+def list_incidents(session: Session, params: IncidentListParams) -> tuple[Sequence[Incident], int]:
+    """One page of incidents and the total that match, ordered with `id` as the tie-breaker."""
+    return fetch_page(session, Incident, _filters(params), _ordering(params), params)
 
 
 def get_incident(session: Session, incident_id: int, *, include_archived: bool = False) -> Incident:

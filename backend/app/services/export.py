@@ -1,0 +1,263 @@
+"""CSV exports of the incident list and of the audit log, streamed from one consistent read.
+
+Each export is one SELECT of plain columns (no ORM objects; the people's names joined in; the times made ISO 8601
+text by the database), read in batches through a server-side cursor on MySQL, written by the csv module into a
+small buffer that leaves in chunks of about 64 KB. So the first bytes leave at once and memory stays flat however
+many rows there are.
+
+The read runs on a connection of its own, apart from the request's unit of work (which has ended by the time the
+rows are sent): on MySQL inside `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` at REPEATABLE READ, on
+SQLite in the read transaction its one statement holds. When the client goes away before the end, the connection is
+dropped rather than returned: closing a MySQL server-side cursor early would read (and throw away) every row left,
+while a closed socket ends the query on the server at its next write.
+"""
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, Select, String, Text, cast, func, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import type_coerce
+
+from app.models import EventAction, Incident, IncidentEvent, User
+from app.services.audit import NEWEST_FIRST, Actor, _audit_filters
+from app.services.incidents import _filters, _ordering
+
+ExportKind = Literal["incidents", "audit"]
+
+# The buffer leaves when it holds about this much; rows are fetched from the database this many at a time.
+CHUNK_CHARS = 64 * 1024
+BATCH_ROWS = 1000
+BOM = "\ufeff"
+# A cell starting with one of these could run as a formula in a spreadsheet; it gets a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+INCIDENT_COLUMNS = (
+    "id",
+    "title",
+    "service",
+    "severity",
+    "status",
+    "description",
+    "created_at",
+    "updated_at",
+    "mitigated_at",
+    "resolved_at",
+    "created_by",
+    "updated_by",
+)
+ARCHIVED_COLUMNS = ("archived_at",)
+AUDIT_COLUMNS = (
+    "id",
+    "created_at",
+    "action",
+    "incident_id",
+    "actor_id",
+    "actor",
+    "changes",
+    "note",
+    "details",
+    "request_id",
+)
+
+
+def _utc_text(column: Any) -> ColumnElement[str]:
+    """A timestamp as ISO 8601 UTC text (`2026-12-01T12:00:00.123456Z`), made by the database: both store naive
+    UTC with six fraction digits, so the text is the stored value with a `T` and a `Z`."""
+    return func.replace(cast(column, String), " ", "T", type_=String).concat("Z")
+
+
+def _plain(column: Any) -> ColumnElement[str]:
+    """A column read as the text stored, without the ORM type's conversion (enum, JSON)."""
+    return type_coerce(column, Text)
+
+
+def incident_query(params: Any) -> Select:
+    """The incident list's query (its filters and order, from services.incidents) as the export's columns."""
+    creator, updater = aliased(User), aliased(User)
+    archived = [_utc_text(Incident.archived_at)] if params.archived else []
+    return (
+        select(
+            Incident.id,
+            Incident.title,
+            Incident.service,
+            _plain(Incident.severity),
+            _plain(Incident.status),
+            Incident.description,
+            _utc_text(Incident.created_at),
+            _utc_text(Incident.updated_at),
+            _utc_text(Incident.mitigated_at),
+            _utc_text(Incident.resolved_at),
+            creator.display_name,
+            updater.display_name,
+            *archived,
+        )
+        .outerjoin(creator, Incident.created_by_id == creator.id)
+        .outerjoin(updater, Incident.updated_by_id == updater.id)
+        .where(*_filters(params))
+        .order_by(*_ordering(params))
+    )
+
+
+def incident_header(params: Any) -> tuple[str, ...]:
+    return INCIDENT_COLUMNS + (ARCHIVED_COLUMNS if params.archived else ())
+
+
+# The cells people write (titles, names, notes): the ones that may need neutralising.
+INCIDENT_TEXT_CELLS = (1, 2, 5, 10, 11)
+
+
+def audit_query(params: Any) -> Select:
+    """The audit log's query (its filters and order, from services.audit) as the export's columns."""
+    actor = aliased(User)
+    return (
+        select(
+            IncidentEvent.id,
+            _utc_text(IncidentEvent.created_at),
+            _plain(IncidentEvent.action),
+            IncidentEvent.incident_id,
+            IncidentEvent.actor_id,
+            actor.display_name,
+            _plain(IncidentEvent.changes),
+            IncidentEvent.note,
+            _plain(IncidentEvent.details),
+            IncidentEvent.request_id,
+        )
+        .outerjoin(actor, IncidentEvent.actor_id == actor.id)
+        .where(*_audit_filters(params))
+        .order_by(*NEWEST_FIRST)
+    )
+
+
+AUDIT_TEXT_CELLS = (5, 7)
+
+
+def _row_writer(text_cells: Sequence[int]) -> Callable[[Sequence[Any]], list[Any]]:
+    """A row's cells with each text cell that starts like a formula neutralised (`'=1+1` for `=1+1`)."""
+
+    def cells(row: Sequence[Any]) -> list[Any]:
+        out = list(row)
+        for index in text_cells:
+            value = out[index]
+            if value and value.startswith(FORMULA_STARTS):
+                out[index] = "'" + value
+        return out
+
+    return cells
+
+
+class CsvExport:
+    """One export on its way out: the query, the read once it has started, and the rows written so far.
+
+    `chunks()` yields the encoded CSV: the header at once, then the rows as the database sends them. `close()` ends
+    the read, completed or not, and must always be called."""
+
+    def __init__(
+        self,
+        kind: ExportKind,
+        engine: Engine,
+        statement: Select,
+        header: Sequence[str],
+        text_cells: Sequence[int],
+        *,
+        bom: bool,
+    ) -> None:
+        self.kind = kind
+        self.rows = 0
+        self.completed = False
+        self._engine = engine
+        self._statement = statement
+        self._header = header
+        self._cells = _row_writer(text_cells)
+        self._bom = bom
+        self._connection: Connection | None = None
+        self._result: CursorResult | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled, quoted when needed
+        if self._bom:
+            buffer.write(BOM)
+        writer.writerow(self._header)
+        yield _take(buffer)  # the first bytes leave before the database has answered
+        for batch in self._read().partitions():
+            writer.writerows(map(self._cells, batch))
+            self.rows += len(batch)
+            if buffer.tell() >= CHUNK_CHARS:
+                yield _take(buffer)
+        self.completed = True
+        if buffer.tell():
+            yield _take(buffer)
+
+    def _read(self) -> CursorResult:
+        """Open the export's own connection, begin its consistent read and send the query."""
+        self._connection = connection = self._engine.connect()
+        if connection.dialect.name in ("mysql", "mariadb"):
+            connection.execution_options(isolation_level="REPEATABLE READ")
+            # Transaction control has no SQLAlchemy construct: a fixed statement, without values.
+            connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        self._result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(self._statement)
+        return self._result
+
+    def close(self) -> None:
+        """End the read. After the last row the connection goes back to the pool; before it (the client went
+        away, or an error), it is dropped, which ends the query on the server without reading the rest."""
+        connection, result = self._connection, self._result
+        self._connection = self._result = None
+        if connection is None:
+            return
+        if self.completed or connection.dialect.name == "sqlite":
+            if result is not None:
+                result.close()  # a finished result has nothing left; SQLite's cursor stops at once
+        else:
+            _abandon_unread_rows(result)
+            connection.invalidate()
+        connection.close()
+
+
+def _abandon_unread_rows(result: CursorResult | None) -> None:
+    """PyMySQL reads what is left of an unbuffered result when its cursor is closed or collected; the connection
+    is being dropped instead, so tell the driver's result there is nothing left to read."""
+    pending = getattr(getattr(result, "cursor", None), "_result", None)
+    if getattr(pending, "unbuffered_active", False):
+        pending.unbuffered_active = False  # type: ignore[union-attr]
+
+
+def _take(buffer: io.StringIO) -> bytes:
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    return data
+
+
+def incident_export(engine: Engine, params: Any) -> CsvExport:
+    """The export of the incident list as `params` (the list's filters, search, sort and archived) select it."""
+    statement, header = incident_query(params), incident_header(params)
+    return CsvExport("incidents", engine, statement, header, INCIDENT_TEXT_CELLS, bom=params.bom)
+
+
+def audit_export(engine: Engine, params: Any) -> CsvExport:
+    """The export of the audit log as `params` (its filters) select it, newest first."""
+    return CsvExport("audit", engine, audit_query(params), AUDIT_COLUMNS, AUDIT_TEXT_CELLS, bom=params.bom)
+
+
+def export_filters(params: Any) -> dict[str, Any]:
+    """The export's query parameters as the audit event keeps them (the BOM is not a filter)."""
+    return params.model_dump(mode="json", exclude={"bom"})
+
+
+def record_export(session: Session, actor: Actor, export: CsvExport, filters: dict[str, Any]) -> IncidentEvent:
+    """The audit event of an export: who, with which filters, how many rows, and whether it completed. It concerns
+    no one incident, so it has none (and is in no incident's timeline)."""
+    event = IncidentEvent(
+        incident_id=None,
+        actor_id=actor.user.id,
+        action=EventAction.EXPORTED,
+        details={"export": export.kind, "filters": filters, "rows": export.rows, "completed": export.completed},
+        request_id=actor.request_id,
+    )
+    session.add(event)
+    session.flush()
+    return event
