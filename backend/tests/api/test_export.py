@@ -111,8 +111,20 @@ def test_empty_cells_for_nulls_and_only_a_header_when_nothing_matches(client, db
 
     assert export(client) == [
         HEADER.split(","),
-        [str(incident_id), "Quiet", "seed-service", "SEV3", "OPEN", "", "2024-01-01T12:00:00.123456Z"]
-        + ["2024-01-01T12:00:00.123456Z", "", "", "", ""],
+        [
+            str(incident_id),
+            "Quiet",
+            "seed-service",
+            "SEV3",
+            "OPEN",
+            "",
+            "2024-01-01T12:00:00.123456Z",
+            "2024-01-01T12:00:00.123456Z",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     assert client.get(EXPORT, params={"search": "nothing like it"}).content == f"{HEADER}\r\n".encode()
 
@@ -168,7 +180,7 @@ def test_only_the_first_character_counts(client, db_session):
 
     (row,) = export(client)[1:]
 
-    assert row[1:3] + [row[5]] == ["a=1", "x-y", " =spaced"]
+    assert [*row[1:3], row[5]] == ["a=1", "x-y", " =spaced"]
 
 
 def test_bom_only_when_asked(client, db_session):
