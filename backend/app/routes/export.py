@@ -57,14 +57,9 @@ class CsvResponse(StreamingResponse):
 
 CSV_CONTENT = {
     200: {
-        "description": "The CSV file (RFC 4180, CRLF line ends, UTF-8), streamed.",
+        "description": "The CSV file (RFC 4180, CRLF line ends, UTF-8), streamed, as an attachment named after the "
+        'UTC time of the export: `Content-Disposition: attachment; filename="incidents-20261201T120000Z.csv"`.',
         "content": {"text/csv": {"schema": {"type": "string"}}},
-        "headers": {
-            "Content-Disposition": {
-                "description": 'attachment; filename="incidents-20261201T120000Z.csv" (the UTC time of the export)',
-                "schema": {"type": "string"},
-            }
-        },
     }
 }
 
