@@ -21,6 +21,7 @@ from app.errors import AppError
 from app.models import Incident, Role, User
 from app.security import InvalidToken, decode_access_token
 from app.services import incidents as incident_service
+from app.services import tickets as ticket_service
 from app.services.audit import Actor
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -132,3 +133,41 @@ async def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: 
 LiveIncident = Annotated[Incident, Depends(get_live_incident)]
 VisibleIncident = Annotated[Incident, Depends(get_visible_incident)]
 AnyIncident = Annotated[Incident, Depends(get_any_incident)]
+
+
+# --- CSV export: a bearer token or a download ticket ---------------------------------------------------------
+
+
+async def get_download_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+    ticket: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="A download ticket (`POST /api/download-tickets`), instead of the Authorization header.",
+        ),
+    ] = None,
+) -> User:
+    """The caller of an export: the bearer token's account, or the account of a download ticket for exactly this
+    path and query (used up by this request). With both, they must name the same account."""
+    if ticket is None:
+        return await get_current_user(session, settings, token)
+    query = ticket_service.canonical_query(request.query_params.multi_items())
+    user = await ticket_service.redeem(session, ticket, request.url.path, query)
+    if token and (await get_current_user(session, settings, token)).id != user.id:
+        raise _unauthorized("The download ticket belongs to another account.")
+    return user
+
+
+class RequireDownloadRole(RequireRole):
+    """A route's access policy, for a caller signed in by a bearer token or by a download ticket."""
+
+    async def __call__(self, user: Annotated[User, Depends(get_download_user)]) -> User:  # type: ignore[override]
+        return await super().__call__(user)
+
+
+DownloadViewer = Annotated[User, Depends(RequireDownloadRole(Role.VIEWER))]
+DownloadAdmin = Annotated[User, Depends(RequireDownloadRole(Role.ADMIN))]

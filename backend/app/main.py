@@ -12,7 +12,7 @@ from app.config import Settings, get_settings
 from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.request_id import RequestIdMiddleware
-from app.routes import audit, auth, health, incidents, users
+from app.routes import audit, auth, export, health, incidents, users
 from app.schemas import Problem
 
 
@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (health, auth, incidents, users, audit):
+    # export before incidents: `/api/incidents/export` must not be taken for `/api/incidents/{incident_id}`.
+    for module in (health, auth, export, incidents, users, audit):
         app.include_router(module.router)
     _register_problem_schema(app)
     return app

@@ -62,6 +62,7 @@ class EventAction(enum.StrEnum):
     NOTE_ADDED = "note_added"
     ARCHIVED = "archived"
     RESTORED = "restored"
+    EXPORTED = "exported"  # a CSV export: no incident; `details` holds what was exported
 
 
 def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
@@ -185,13 +186,16 @@ class IncidentEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    # Null only for an export, which concerns no one incident (and so is in no incident's timeline).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
     # Null only for changes no person made (the seed script).
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     action: Mapped[EventAction] = mapped_column(_enum(EventAction, "event_action"))
     # {"field": {"old": ..., "new": ...}} for created/updated; null otherwise.
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+    # For an export: {"export": "incidents" | "audit", "filters": {...}, "rows": N, "completed": bool}; else null.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -254,3 +258,29 @@ class SearchTrigram(Base):
 # The incidents that hold a value.
 Index("ix_incidents_title", Incident.title)
 Index("ix_incidents_service", Incident.service)
+
+
+# --- CSV export ----------------------------------------------------------------------------------------------
+
+
+class DownloadTicket(Base):
+    """A short-lived, single-use permission to download one export (one path and query) as one account, so that a
+    browser can be sent to the export's URL without an access token in it. Only the ticket's SHA-256 is stored;
+    in the database, so that single use holds across several API processes."""
+
+    __tablename__ = "download_tickets"
+    __table_args__ = (
+        Index("ix_download_tickets_expires_at", "expires_at"),  # forgetting expired tickets touches only those
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The account's token version when the ticket was issued: a new password or a deactivation voids it too.
+    token_version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(2000))  # canonical: sorted pairs, without `ticket`
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    create_model,
 )
 from pydantic_core import PydanticCustomError
 
@@ -287,11 +288,12 @@ class EventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    incident_id: int
+    incident_id: int | None = Field(description="Null only for an export, which concerns no one incident.")
     action: EventAction
     actor: UserRef | None = Field(description="Null for changes no person made (seeded data).")
     changes: dict[str, FieldChange] | None
     note: str | None
+    details: "ExportDetails | None" = Field(description="What an export exported; null for every other action.")
     request_id: str | None
     created_at: datetime
 
@@ -342,3 +344,63 @@ class Problem(BaseModel):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+# --- CSV export ----------------------------------------------------------------------------------------------
+
+# What a list reads a page with: an export has no pages.
+PAGING_FIELDS = frozenset({"page", "limit", "cursor"})
+
+
+class ExportOptions(BaseModel):
+    bom: bool = Field(False, description="Start the file with a UTF-8 byte order mark (for Excel).")
+
+
+def _export_params(list_params: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
+    """The list's own query parameters (filters, search, sort), less its paging, plus the export's options: the
+    export takes exactly what the list takes, and follows it when the list gains a filter."""
+    fields: dict[str, Any] = {
+        field: (info.annotation, info) for field, info in list_params.model_fields.items() if field not in PAGING_FIELDS
+    }
+    return create_model(name, __base__=ExportOptions, __doc__=doc, **fields)
+
+
+IncidentExportParams = _export_params(
+    IncidentListParams, "IncidentExportParams", "Query parameters of `GET /api/incidents/export`."
+)
+AuditExportParams = _export_params(AuditParams, "AuditExportParams", "Query parameters of `GET /api/audit/export`.")
+
+
+class ExportDetails(BaseModel):
+    """The `details` of an `exported` event."""
+
+    export: Literal["incidents", "audit"]
+    filters: dict[str, Any] = Field(description="The export's query parameters, as the export understood them.")
+    rows: int = Field(description="Rows written (after the header).")
+    completed: bool = Field(description="False when the download was cut off (the client went away, or an error).")
+
+
+EventRead.model_rebuild()
+
+ExportPath = Literal["/api/incidents/export", "/api/audit/export"]
+
+
+class DownloadTicketCreate(StrictBody):
+    path: ExportPath
+    query: str = Field(
+        "",
+        max_length=2000,
+        description="The export's query string (`status=OPEN&sort_by=title`), without `ticket`; a leading `?` is "
+        "ignored.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"path": "/api/incidents/export", "query": "status=OPEN&sort_by=title"}]}
+    )
+
+
+class DownloadTicketRead(BaseModel):
+    ticket: str
+    url: str = Field(description="The export's path and query with the ticket: prefix it with the API's address.")
+    expires_at: datetime
+    expires_in: int = Field(description="Seconds the ticket stays valid; it works once.")

@@ -402,3 +402,19 @@ export function addNote(id, text) {
 export function health({ signal } = {}) {
   return request("GET", "/api/health", { signal, auth: false });
 }
+
+// ---------------------------------------------------------------------------
+// CSV export
+
+/**
+ * POST /api/download-tickets: a ticket to download `path?query` once, within a minute, without the access
+ * token in the URL. Resolves to {ticket, url, expires_at, expires_in}; a refusal (403, 422) is an ApiError.
+ */
+export function createDownloadTicket(path, query) {
+  return request("POST", "/api/download-tickets", { body: { path, query } });
+}
+
+/** The absolute address of a path the API answered (a ticketed download's `url`). */
+export function apiUrl(path) {
+  return `${BASE_URL}${path}`;
+}

@@ -2,6 +2,7 @@
 // Admins also get the archived view (archived=true in the URL).
 
 import { listIncidents } from "./api.js";
+import { mountExportButton } from "./export.js";
 import {
   alertBox,
   el,
@@ -393,4 +394,5 @@ if (stateFromQuery(location.search).archived) {
 history.replaceState(null, "", listUrl(state));
 renderControls();
 bindEvents();
+mountExportButton($("#export-csv"), $("#export-message"), () => state);
 load();

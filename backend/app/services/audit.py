@@ -94,7 +94,9 @@ def _audit_filters(params: AuditParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
+NEWEST_FIRST = (IncidentEvent.created_at.desc(), IncidentEvent.id.desc())
+
+
 async def audit_log(session: AsyncSession, params: AuditParams) -> tuple[Sequence[IncidentEvent], int]:
     """Every event, newest first, filtered by actor, incident, action and time range."""
-    newest_first = [IncidentEvent.created_at.desc(), IncidentEvent.id.desc()]
-    return await fetch_page(session, IncidentEvent, _audit_filters(params), newest_first, params, options=WITH_ACTOR)
+    return await fetch_page(session, IncidentEvent, _audit_filters(params), NEWEST_FIRST, params, options=WITH_ACTOR)

@@ -43,7 +43,9 @@ SORT_COLUMNS = {
 Group = tuple[bool, Severity, Status]
 
 
-async def _filters(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
+async def list_conditions(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
+    """The conditions of the list (and of its export): archived or not, search, severity, status. Planning a
+    search reads the search index."""
     # Archived incidents are in no list but the archived one.
     conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
     if params.search:
@@ -79,7 +81,7 @@ async def list_incidents(
     return await read_page(
         session,
         Incident,
-        await _filters(session, params),
+        await list_conditions(session, params),
         list_order(params),
         params,
         cursor=params.cursor,

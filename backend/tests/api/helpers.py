@@ -38,7 +38,7 @@ TIME_KEYS = ("created_at", "updated_at", "mitigated_at", "resolved_at")
 ALL_TIME_KEYS = (*TIME_KEYS, "archived_at")
 # The people an incident names, as {"id": ..., "display_name": ...} or null.
 PEOPLE_KEYS = ("created_by", "updated_by", "archived_by")
-EVENT_KEYS = {"id", "incident_id", "action", "actor", "changes", "note", "request_id", "created_at"}
+EVENT_KEYS = {"id", "incident_id", "action", "actor", "changes", "note", "details", "request_id", "created_at"}
 # UTC ISO 8601 with an explicit offset: Z or +00:00.
 UTC_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
 # A fixed point in the past, so that "did not move" and "moved" are exact comparisons.
@@ -152,6 +152,7 @@ def stored_events(session: Session, incident_id: int | None = None) -> list[dict
             "actor": user_ref(event.actor),
             "changes": event.changes,
             "note": event.note,
+            "details": event.details,
             "request_id": event.request_id,
             "created_at": event.created_at,
         }

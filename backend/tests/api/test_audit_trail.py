@@ -85,6 +85,7 @@ def test_create_writes_one_created_event(client, db_session, refs):
             "description": {"old": None, "new": "p99 doubled."},
         },
         "note": None,
+        "details": None,
         "request_id": "req-1",
         "created_at": parse_time(body["created_at"]),
     }
@@ -179,6 +180,7 @@ def test_update_writes_one_updated_event_with_old_and_new(
             for field, values in expected.items()
         },
         "note": None,
+        "details": None,
         "request_id": "patch-1",
         "created_at": parse_time(body["updated_at"]),
     }
@@ -572,6 +574,7 @@ def test_seeded_events_have_no_actor(client, db_session):
             "incident_id": incident_id,
             "action": "created",
             "note": None,
+            "details": None,
             "changes": {"title": {"old": None, "new": "Seeded incident"}},
         },
     )
@@ -584,6 +587,7 @@ def test_seeded_events_have_no_actor(client, db_session):
         "actor": None,
         "changes": {"title": {"old": None, "new": "Seeded incident"}},
         "note": None,
+        "details": None,
         "request_id": None,
         "created_at": item["created_at"],
     }
@@ -667,6 +671,7 @@ def history(db_session, accounts):
             "actor_id": admin,
             "created_at": at(0),
             "note": None,
+            "details": None,
             "changes": {"title": {"old": None, "new": "first"}},
             "request_id": "r-1",
         },
@@ -676,6 +681,7 @@ def history(db_session, accounts):
             "actor_id": responder,
             "created_at": at(1),
             "note": None,
+            "details": None,
             "changes": {"title": {"old": "a", "new": "b"}},
             "request_id": "r-2",
         },
@@ -715,6 +721,7 @@ def test_an_audit_item_is_the_whole_event(clients, history, refs):
                 "actor": refs[Role.RESPONDER],
                 "changes": {"title": {"old": "a", "new": "b"}},
                 "note": None,
+                "details": None,
                 "request_id": "r-2",
                 "created_at": body["items"][0]["created_at"],
             }

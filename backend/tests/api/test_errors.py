@@ -231,6 +231,9 @@ DECLARED_ERRORS = {
     ("/api/users/{user_id}", "get"): {"401", "403", "404", "422"},
     ("/api/users/{user_id}", "patch"): {"400", "401", "403", "404", "409", "422"},
     ("/api/audit", "get"): {"401", "403", "422"},
+    ("/api/incidents/export", "get"): {"401", "403", "422"},
+    ("/api/audit/export", "get"): {"401", "403", "422"},
+    ("/api/download-tickets", "post"): {"400", "401", "403", "422"},
 }
 # What any operation can answer: 500 (something unexpected) and 503 (the database does not answer).
 EVERY_OPERATION = {"500", "503"}

@@ -110,6 +110,9 @@ def test_the_expected_policies():
         ("/api/users/{user_id}", "GET"): Role.ADMIN,
         ("/api/users/{user_id}", "PATCH"): Role.ADMIN,
         ("/api/audit", "GET"): Role.ADMIN,
+        ("/api/incidents/export", "GET"): Role.VIEWER,
+        ("/api/audit/export", "GET"): Role.ADMIN,
+        ("/api/download-tickets", "POST"): Role.VIEWER,
     }
 
     assert table == {key: frozenset({policy}) for key, policy in expected.items()}
