@@ -8,6 +8,7 @@ python seed.py --force         # add even when incidents already exist
 import argparse
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 from app.config import get_settings
@@ -275,18 +276,30 @@ def last_ids(connection: Connection) -> tuple[int, int]:
 
 
 def drop_indexes(connection: Connection) -> list[str]:
-    """SQLite: drop the secondary indexes of the seeded tables and return their definitions, so that each is
-    built once from the loaded rows (sorted, in one pass) instead of kept up to date row by row."""
-    if connection.dialect.name != "sqlite":
-        return []
+    """Drop the secondary indexes of the seeded tables and return the statements that build them again, so that
+    each is built once from the loaded rows (sorted, in one pass) instead of kept up to date row by row. On
+    MySQL the indexes a foreign key may need (those leading with one of its columns) stay."""
     tables = (Incident.__tablename__, IncidentEvent.__tablename__)
-    indexes = connection.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?)", tables
-    ).all()
-    for name, _ in indexes:
-        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    rebuild = []
+    if connection.dialect.name == "sqlite":
+        indexes = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?)",
+            tables,
+        ).all()
+        for name, definition in indexes:
+            connection.exec_driver_sql(f'DROP INDEX "{name}"')
+            rebuild.append(definition)
+    else:
+        for table in tables:
+            foreign = {fk["constrained_columns"][0] for fk in inspect(connection).get_foreign_keys(table)}
+            definition = connection.exec_driver_sql(f"SHOW CREATE TABLE {table}").one()[1]
+            keys = re.findall(r"^  (KEY `(\w+)` \(`(\w+)`.*\)),?$", definition, re.MULTILINE)
+            dropped = [(key, name) for key, name, first in keys if first not in foreign]
+            if dropped:
+                connection.exec_driver_sql(f"ALTER TABLE {table} {', '.join(f'DROP KEY `{n}`' for _, n in dropped)}")
+                rebuild.append(f"ALTER TABLE {table} {', '.join(f'ADD {key}' for key, _ in dropped)}")
     connection.commit()
-    return [definition for _, definition in indexes]
+    return rebuild
 
 
 def finish(connection: Connection, indexes: Sequence[str]) -> None:

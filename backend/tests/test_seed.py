@@ -88,10 +88,12 @@ def test_adds_nothing_to_a_non_empty_database_unless_forced(url, session):
     assert session.scalars(select(Incident.id).order_by(Incident.id)).all() == list(range(1, 9))
 
 
-def test_count_spans_several_chunks_each_incident_with_its_whole_history(url, session):
+def test_count_spans_several_chunks_each_incident_with_its_whole_history(db_engine, url, session):
+    indexes = {table: inspect(db_engine).get_indexes(table) for table in ("incidents", "incident_events")}
     done = []
     assert seed_script.seed(url, 30, chunk_size=7, progress=done.append) == 30
     assert done == [7, 14, 21, 28, 30]
+    assert {table: inspect(db_engine).get_indexes(table) for table in indexes} == indexes  # built again at the end
     assert count(session) == 30
     incidents = session.scalars(select(Incident)).all()
     expected_events = sum(1 + (i.mitigated_at is not None) + (i.resolved_at is not None) for i in incidents)
