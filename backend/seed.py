@@ -24,7 +24,7 @@ from app.config import get_settings
 from app.database import Base, create_db_engine, utcnow
 from app.models import EventAction, Incident, IncidentEvent, Role, Severity, Status, User
 
-CHUNK_SIZE = 50_000  # incidents per transaction (with their ~2.6 events each)
+CHUNK_SIZE = 20_000  # incidents per transaction, with their ~2.6 events each
 
 SERVICES = [
     "payments-api",
@@ -123,7 +123,7 @@ class Rows:
     Each incident's lifecycle is consistent with its status and never in the future: created up to 90 days
     ago; the older, the likelier it is resolved; mitigated some time after it was created, resolved some time
     after that. Its history is a "created" event, then one "updated" event for each status it went through.
-    Texts and `changes` come from small sets, so each is built once; a time's date and minute are too."""
+    Texts and `changes` come from small sets, so each is built once; a time's date and hour are too."""
 
     def __init__(self, rng: random.Random, now: datetime, people: Sequence[int | None]) -> None:
         self.random = rng.random
@@ -135,16 +135,17 @@ class Rows:
         # An "updated" event's changes, split around its time: (head, tail).
         self.to_mitigated = json.dumps(status_changes(OPEN, MITIGATED, "@")).split('"@"')
         self.to_resolved = json.dumps(status_changes(MITIGATED, RESOLVED, "@")).split('"@"')
-        self.minutes: dict[int, str] = {}
+        self.hours: dict[int, str] = {}
 
     def stamp(self, at: int) -> str:
         """`at` (microseconds since the epoch) as the app stores a time: naive UTC, "2026-11-27 03:11:10.120398"."""
-        minute, micros = divmod(at, 60 * SECOND)
-        prefix = self.minutes.get(minute)
+        hour, micros = divmod(at, 3600 * SECOND)
+        prefix = self.hours.get(hour)
         if prefix is None:
-            prefix = self.minutes[minute] = f"{EPOCH + timedelta(minutes=minute):%Y-%m-%d %H:%M:}"
+            prefix = self.hours[hour] = f"{EPOCH + timedelta(hours=hour):%Y-%m-%d %H:}"
         seconds, micros = divmod(micros, SECOND)
-        return f"{prefix}{seconds:02d}.{micros:06d}"
+        minute, second = divmod(seconds, 60)
+        return f"{prefix}{minute:02d}:{second:02d}.{micros:06d}"
 
     @staticmethod
     def iso(stamp: str) -> str:

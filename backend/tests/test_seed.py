@@ -233,3 +233,13 @@ def test_without_accounts_the_history_has_no_actor(url, session):
     assert count(session, IncidentEvent) >= 10
     assert session.scalars(select(IncidentEvent.actor_id).distinct()).all() == [None]
     assert session.scalars(select(Incident.created_by_id).distinct()).all() == [None]
+
+
+@pytest.mark.parametrize(
+    "at", [datetime(2026, 11, 27, 3, 11, 10, 120398), datetime(2026, 1, 1), datetime(2026, 12, 31, 23, 59, 59, 999999)]
+)
+def test_times_are_written_as_the_app_writes_them(at):
+    rows = seed_script.Rows(random.Random(1), NOW, [None])
+    stamp = rows.stamp((at - datetime(1970, 1, 1)) // timedelta(microseconds=1))
+    assert stamp == at.isoformat(" ", "microseconds")  # SQLAlchemy's SQLite DATETIME; MySQL reads it as DATETIME(6)
+    assert rows.iso(stamp) == at.replace(tzinfo=UTC).isoformat()  # what audit.diff puts into `changes`
