@@ -56,8 +56,7 @@ def demo_accounts() -> None:
 def seed_if_empty(count: int = 200) -> None:
     from seed import seed  # backend/seed.py, on the path when run from backend/
 
-    with unit_of_work() as session:
-        added = seed(session, count)
+    added = seed(get_settings().database_url, count)
     print(f"Seeded {added} incidents." if added else "Database already has incidents; not seeding.")
 
 

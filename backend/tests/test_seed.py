@@ -9,6 +9,8 @@ from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 import seed as seed_script
+from app import cli
+from app.config import get_settings
 from app.database import utcnow
 from app.models import EventAction, Incident, IncidentEvent, Role, Severity, Status, User
 from tests.conftest import clear_tables
@@ -243,3 +245,15 @@ def test_times_are_written_as_the_app_writes_them(at):
     stamp = rows.stamp((at - datetime(1970, 1, 1)) // timedelta(microseconds=1))
     assert stamp == at.isoformat(" ", "microseconds")  # SQLAlchemy's SQLite DATETIME; MySQL reads it as DATETIME(6)
     assert rows.iso(stamp) == at.replace(tzinfo=UTC).isoformat()  # what audit.diff puts into `changes`
+
+
+def test_make_run_seeds_200_into_an_empty_database_only(url, session, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        cli.seed_if_empty()
+        cli.seed_if_empty()
+    finally:
+        get_settings.cache_clear()
+    assert capsys.readouterr().out == "Seeded 200 incidents.\nDatabase already has incidents; not seeding.\n"
+    assert count(session) == 200
