@@ -224,7 +224,8 @@ def seed_engine(url: str) -> Engine:
 
 def prepare(connection: Connection) -> None:
     """Settings for this connection only, while the seed runs: SQLite does not wait for the disk after each
-    commit (a crash may lose the last chunks, never corrupt the file) and keeps more pages in memory."""
+    commit (nothing is lost if the process dies; a power cut during the seed may damage the file) and keeps more
+    pages in memory, for building the indexes too."""
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         connection.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB
