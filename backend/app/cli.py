@@ -5,19 +5,18 @@ import asyncio
 import getpass
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from app.bootstrap import DemoAccount, ensure_demo_accounts, usable_demo_accounts
 from app.config import BACKEND_DIR, ROOT_DIR, Settings, get_settings
-from app.database import create_async_db_engine, create_db_engine
+from app.database import create_async_db_engine
 from app.errors import AppError
 from app.models import Role
 from app.schemas import UserCreate
@@ -41,17 +40,6 @@ async def unit_of_work() -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-@contextmanager
-def bulk_session() -> Iterator[Session]:
-    """A plain session for the seed script, which loads rows in bulk without the API's services."""
-    engine = create_db_engine(get_settings().database_url)
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
-
-
 def demo_accounts() -> None:
     """On a database with no accounts (unless FIRST_ADMIN_EMAIL is set, or in production), create one demo account
     per role; then list, with their passwords, the demo accounts that still sign in with them (active, and the
@@ -73,8 +61,7 @@ async def _demo_accounts(settings: Settings) -> list[DemoAccount]:
 def seed_if_empty(count: int = 200) -> None:
     from seed import seed  # backend/seed.py, on the path when run from backend/
 
-    with bulk_session() as session:
-        added = seed(session, count)
+    added = seed(get_settings().database_url, count)
     print(f"Seeded {added} incidents." if added else "Database already has incidents; not seeding.")
 
 
