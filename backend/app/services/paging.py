@@ -206,8 +206,9 @@ def read_page(
     where = [*conditions, decode_cursor(order, cursor, dialect)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
     ids = session.scalars(ids_statement(where, order, params.limit + 1, offset)).all()
-    found = {row.id: row for row in session.scalars(rows_statement(model, order, ids[: params.limit]))} if ids else {}
-    items = [found[i] for i in ids[: params.limit]]
+    rows = session.scalars(rows_statement(model, order, ids[: params.limit])).all() if ids else []
+    found = {getattr(row, order.id.key): row for row in rows}
+    items = [found[i] for i in ids[: params.limit] if i in found]
     counted = int(session.scalar(total if total is not None else count_statement(model, conditions, count_bound)) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
     next_cursor = encode_cursor(order, items[-1]) if len(ids) > params.limit else None
