@@ -57,8 +57,12 @@ def admin_headers():
 
 # Checks left out, each with its reason: the email format cannot say that email-validator refuses special-use
 # domains (.test, .local, ...), which the generator produces, so for creating users a valid-looking email may be
-# refused; every other operation runs every check.
-EXCLUDED_CHECKS = {("POST", "/api/users"): [positive_data_acceptance]}
+# refused; a list's `cursor` is opaque: only one the list handed out (for the same sort) is valid, which no schema
+# can say, so a generated one is refused; every other operation runs every check.
+EXCLUDED_CHECKS = {
+    ("POST", "/api/users"): [positive_data_acceptance],
+    ("GET", "/api/incidents/"): [positive_data_acceptance],
+}
 
 
 # Examples per operation; FUZZ_EXAMPLES=500 for a longer hunt.
