@@ -209,7 +209,7 @@ def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
         ).all()
     )
 
-    assert set(tables) == {"incidents", "users", "incident_events", "login_failures"}
+    assert set(tables) == {"incidents", "incident_counts", "users", "incident_events", "login_failures"}
     for name, engine_and_collation in tables.items():
         engine, collation = engine_and_collation.split(" ")
         assert (engine, collation.split("_")[0]) == ("InnoDB", "utf8mb4"), name
