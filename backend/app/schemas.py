@@ -162,6 +162,7 @@ class IncidentListParams(PageParams):
     cursor: str | None = Field(
         None,
         max_length=1024,
+        pattern=r"^[A-Za-z0-9_-]+$",
         description="The `next_cursor` of the previous page, made with the same sort: the page after it "
         "(keyset, as cheap at any depth). With a cursor, `page` is only echoed back.",
     )

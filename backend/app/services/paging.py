@@ -215,8 +215,8 @@ async def read_page(
     found = {}
     if ids:
         rows = await session.scalars(rows_statement(model, order, ids[: params.limit], options))
-        found = {row.id: row for row in rows.unique()}
-    items = [found[i] for i in ids[: params.limit]]
+        found = {getattr(row, order.id.key): row for row in rows.unique()}
+    items = [found[i] for i in ids[: params.limit] if i in found]
     counting = total if total is not None else count_statement(model, conditions, count_bound)
     counted = int(await session.scalar(counting) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
