@@ -79,7 +79,8 @@ def measure(api_url: str, web_port: int, email: str, password: str, runs: int) -
                 context.add_init_script(PROBE)
                 page = context.new_page()
                 page.goto(f"{web}/index.html")
-                page.wait_for_function("window.__bench && window.__bench.rowsAt !== null", timeout=60_000)
+                # Not wait_for_function: its polling evaluates code, which the pages' CSP (no 'unsafe-eval') refuses.
+                page.wait_for_selector("#rows tr.incident-row", state="visible", timeout=60_000)
                 page.wait_for_timeout(1000)
                 probe = page.evaluate("window.__bench")
                 rows_ms.append(probe["rowsAt"])

@@ -239,11 +239,14 @@ def _cpu_ticks(groups: list[int], extra: list[int]) -> int:
     return total
 
 
-def settle(groups: list[int], extra: list[int]) -> float:
-    """Wait until our servers use under 10% of one core over half a second; return the seconds waited."""
+def settle(groups: list[int], extra: list[int], cancel=None) -> float:
+    """Wait until our servers use under 10% of one core over half a second; return the seconds waited. `cancel`
+    is called before each look (it cancels the database queries of abandoned requests)."""
     started = time.monotonic()
     hertz = os.sysconf("SC_CLK_TCK")
     while time.monotonic() - started < SETTLE_MAX_S:
+        if cancel is not None:
+            cancel()
         before = _cpu_ticks(groups, extra)
         time.sleep(0.5)
         if (_cpu_ticks(groups, extra) - before) / hertz < 0.05:
@@ -481,6 +484,11 @@ class Scenario:
     ids: bool = False  # whether wrk appends a random incident id to the path
 
 
+# The async ceiling is measured three times (start, middle, end of the reads); the ratios use the median, since
+# the load of a shared machine drifts during a run.
+CEILING_AGAIN = ("ceiling (again, mid-run)", "ceiling (again, after the reads)")
+
+
 def scenarios() -> list[Scenario]:
     items = [
         Scenario("ceiling", "/bench/ceiling", ("ceiling",)),
@@ -494,6 +502,7 @@ def scenarios() -> list[Scenario]:
     for column in ("id", "title", "service", "severity", "status", "created_at", "updated_at"):
         for order in ("asc", "desc"):
             items.append(Scenario(f"sort {column} {order}", f"/api/incidents/?sort_by={column}&sort_order={order}"))
+    items.append(Scenario(CEILING_AGAIN[0], "/bench/ceiling", ("ceiling",)))
     items += [
         Scenario(f"search common ({COMMON_WORD})", f"/api/incidents/?search={COMMON_WORD}"),
         Scenario(f"search rare ({RARE_WORD})", f"/api/incidents/?search={RARE_WORD}"),
@@ -501,6 +510,7 @@ def scenarios() -> list[Scenario]:
         Scenario(f"page={DEEP_PAGE}", f"/api/incidents/?page={DEEP_PAGE}"),
         Scenario("deep cursor", "", ("api",)),  # the path is found by following next_cursor
         Scenario("get one", "/api/incidents/", ids=True),
+        Scenario(CEILING_AGAIN[1], "/bench/ceiling", ("ceiling",)),
     ]
     return items
 
@@ -527,6 +537,7 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     note: str = ""
     settle_s: float = 0.0
+    cancelled: int = 0
 
     @property
     def rps(self) -> float:
@@ -590,6 +601,25 @@ class Run:
     results: list[Result] = field(default_factory=list)
     extras: dict[str, object] = field(default_factory=dict)
     web_port: int = 0
+
+    def cancel_queries(self) -> int:
+        """On MariaDB, cancel the queries of the requests wrk gave up on (the servers would otherwise run them to
+        the end, into the next scenario). SQLite has no such thing: there, the harness waits."""
+        if self.mariadb is None or self.mariadb.process is None:
+            return 0
+        engine = sqlalchemy.create_engine(self.mariadb.url())
+        with engine.connect() as connection:
+            ids = connection.exec_driver_sql(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE command = 'Query' AND db = DATABASE() AND id <> CONNECTION_ID()"
+            ).scalars()
+            cancelled = 0
+            for query_id in list(ids):
+                with contextlib.suppress(sqlalchemy.exc.DBAPIError):
+                    connection.exec_driver_sql(f"KILL QUERY {int(query_id)}")
+                    cancelled += 1
+        engine.dispose()
+        return cancelled
 
     def extra_pids(self) -> list[int]:
         return [self.mariadb.process.pid] if self.mariadb and self.mariadb.process else []
@@ -692,7 +722,11 @@ class Run:
         base = self.urls[target] + path
         result = run_wrk(self.settings, base, self.token, scenario.mode, self.id_range if scenario.ids else None)
         result.key, result.target = scenario.key, target
-        result.settle_s = settle(self.processes.groups(), self.extra_pids())
+
+        def cancel() -> None:
+            result.cancelled += self.cancel_queries()
+
+        result.settle_s = settle(self.processes.groups(), self.extra_pids(), cancel)
         return result
 
     def run_scenario(self, scenario: Scenario) -> None:
@@ -811,6 +845,8 @@ def fmt_rps(result: Result) -> str:
 def ratio(mine: Result, other: Result | None) -> str:
     if other is None or mine.note or other.note or mine is other:
         return ""
+    if mine.rps == 0:
+        return "0 (no answers)"
     if other.rps == 0:
         return "∞ (other: 0 answers)" if mine.rps else "— (both 0)"
     value = mine.rps / other.rps
@@ -905,17 +941,21 @@ def report(run: Run, marker: dict | None, started: datetime, elapsed: float, fai
         )
     for table, data_mib, index_mib in run.extras.get("table_sizes", []):
         lines.append(f"  - `{table}`: {data_mib} MiB data, {index_mib} MiB indexes")
+    ceilings = sorted(
+        (r for r in run.results if r.key in ("ceiling", *CEILING_AGAIN) and not r.note), key=lambda r: r.rps
+    )
+    ceiling = ceilings[len(ceilings) // 2] if ceilings else None
     lines += ["", "## Requests", ""]
     lines += [
         f"wrk, {settings.threads} threads, {settings.connections} connections, {settings.duration} s per row, "
         f"timeout {settings.duration + 5} s; latencies of the answers that came back. *x naive*: the API's requests/s "
-        "over the naive app's for the same scenario; *x ceiling*: requests/s over the async ceiling's.",
+        "over the naive app's for the same scenario; *x ceiling*: requests/s over the async ceiling's (the median "
+        f"of its {len(ceilings)} measurements: {ceiling.rps if ceiling else 0:,.0f} req/s).",
         "",
         "| scenario | app | req/s | p50 | p95 | p99 | answers | errors | x naive | x ceiling |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     by = {(r.key, r.target): r for r in run.results}
-    ceiling = by.get(("ceiling", "ceiling"))
     for r in run.results:
         naive = by.get((r.key, "naive")) if r.target == "api" else None
         cells = [
@@ -931,10 +971,20 @@ def report(run: Run, marker: dict | None, started: datetime, elapsed: float, fai
             ratio(r, ceiling),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    cancelled = [r for r in run.results if r.cancelled]
+    if cancelled:
+        lines += ["", "Queries still running when wrk stopped (requests it had given up on), cancelled by `KILL QUERY`"]
+        lines += [
+            "before the next row (row: queries): "
+            + ", ".join(f"{r.target} {r.key} {r.cancelled}" for r in cancelled)
+            + "."
+        ]
     slow = [r for r in run.results if r.settle_s > 2]
     if slow:
         lines += ["", "The servers were still busy after these rows (requests wrk had given up on), and the next row"]
         lines += ["waited for them: " + ", ".join(f"{r.target} {r.key} {r.settle_s:.0f} s" for r in slow) + "."]
+    load = os.getloadavg()
+    lines += ["", f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (on {os.cpu_count()} CPUs)."]
     lines += ["", "## CSV export", ""]
     for name in ("incidents export", "audit export"):
         value = run.extras.get(name)
