@@ -884,7 +884,7 @@ def versions(settings: Settings) -> list[str]:
     lines.append(f"- SQLite library {sqlite3.sqlite_version}")
     if settings.db == "mariadb":
         out = subprocess.run([MariaDB.tool("mariadbd"), "--version"], capture_output=True, text=True, check=False)
-        lines.append(f"- {out.stdout.strip()}")
+        lines.append(f"- {out.stdout.strip().rsplit('/', 1)[-1]}")  # without the binary's path
     wrk = subprocess.run([shutil.which("wrk") or "wrk", "-v"], capture_output=True, text=True, check=False)
     lines.append(f"- {(wrk.stdout + wrk.stderr).splitlines()[0].split(' Copyright')[0].strip()}")
     git = subprocess.run(
@@ -1032,6 +1032,7 @@ def main() -> int:
     settings = Settings.from_env()
     ensure_wrk()
     DATA.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(LOGS, ignore_errors=True)  # the servers' logs of this run only
     RESULTS.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
