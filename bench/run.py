@@ -698,9 +698,11 @@ class Run:
         hops = min((DEEP_PAGE - 1) * 20 // 100, self.settings.n // 100 - 1)
         cursor = json.loads(body)["next_cursor"]
         deadline = time.monotonic() + 120
+        self.extras["cursor_rows"] = 100
         for _ in range(hops - 1):
             if not cursor or time.monotonic() > deadline:
                 break
+            self.extras["cursor_rows"] += 100
             query = urllib.parse.urlencode({"limit": 100, "cursor": cursor})
             status, body = request("GET", f"{self.urls['api']}/api/incidents/?{query}", token=self.token)
             if status != 200:
@@ -971,6 +973,8 @@ def report(run: Run, marker: dict | None, started: datetime, elapsed: float, fai
             ratio(r, ceiling),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if "cursor_rows" in run.extras:
+        lines += ["", f"The deep cursor is the `next_cursor` after {run.extras['cursor_rows']:,} rows (100 a hop)."]
     cancelled = [r for r in run.results if r.cancelled]
     if cancelled:
         lines += ["", "Queries still running when wrk stopped (requests it had given up on), cancelled by `KILL QUERY`"]
