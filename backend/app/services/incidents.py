@@ -76,7 +76,7 @@ async def list_incidents(
 ) -> PageResult[Incident]:
     """One page of incidents (by `params.cursor`, else by `params.page`), ordered with `id` as the tie-breaker,
     and the total that match: exact from the counts without search; with search, a COUNT that stops after
-    `count_bound` + 1 matches. Raises InvalidCursor (before any query) for a cursor this order did not make."""
+    `count_bound` + 1 matches. Raises InvalidCursor (before the page is read) for a cursor this order did not make."""
     total = None if params.search else counted_total(params)
     return await read_page(
         session,
