@@ -512,9 +512,8 @@ def strict_client(database_url, db_engine, accounts):
     strict = create_app(
         Settings(database_url=database_url, app_env="test", cors_origins=[], login_max_failures_per_client=3)
     )
-    with TestClient(strict) as test_client:
+    with TestClient(strict) as test_client:  # its lifespan closes the app's connections
         yield test_client
-    strict.state.engine.dispose()
     clear_tables(db_engine)
 
 
