@@ -48,20 +48,24 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
 
 async def record(
     session: AsyncSession,
-    incident: Incident,
+    incident: Incident | None,
     actor: Actor,
     action: EventAction,
     *,
     changes: dict[str, dict[str, Any]] | None = None,
     note: str | None = None,
+    details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> IncidentEvent:
+    """Add one event to the trail, in the caller's transaction. `incident` is None for an act that concerns no
+    one incident (an export), which is then in no incident's timeline."""
     event = IncidentEvent(
-        incident_id=incident.id,
+        incident_id=incident.id if incident is not None else None,
         actor=actor.user,
         action=action,
         changes=changes or None,
         note=note,
+        details=details,
         request_id=actor.request_id,
     )
     if at is not None:

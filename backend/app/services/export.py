@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import type_coerce
 
 from app.models import EventAction, Incident, IncidentEvent, User
+from app.services import audit
 from app.services.audit import NEWEST_FIRST, Actor, _audit_filters
 from app.services.incidents import list_order
 
@@ -272,13 +273,5 @@ async def record_export(
 ) -> IncidentEvent:
     """The audit event of an export: who, with which filters, how many rows, and whether it completed. It concerns
     no one incident, so it has none (and is in no incident's timeline)."""
-    event = IncidentEvent(
-        incident_id=None,
-        actor_id=actor.user.id,
-        action=EventAction.EXPORTED,
-        details={"export": export.kind, "filters": filters, "rows": export.rows, "completed": export.completed},
-        request_id=actor.request_id,
-    )
-    session.add(event)
-    await session.flush()
-    return event
+    details = {"export": export.kind, "filters": filters, "rows": export.rows, "completed": export.completed}
+    return await audit.record(session, None, actor, EventAction.EXPORTED, details=details)
