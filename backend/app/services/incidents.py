@@ -140,11 +140,6 @@ def recount_statements() -> tuple[Delete, Insert]:
     return delete(IncidentCount), insert_counts
 
 
-async def recount(session: AsyncSession) -> None:
-    for statement in recount_statements():
-        await session.execute(statement)
-
-
 async def _lock(session: AsyncSession, incident: Incident) -> Incident:
     """Re-read the incident's row as last committed, locked until the transaction ends, so that two requests
     changing the same incident take turns and each moves its count from the group the row is really in.
