@@ -9,7 +9,7 @@ is checked, which makes the limit hold for attempts sent in parallel too.
 import math
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -25,12 +25,17 @@ async def _retry_after(
 ) -> int | None:
     """Seconds until fewer than `limit` failures match within the window, or None if already fewer."""
     since = utcnow() - window
-    recent = select(LoginFailure.failed_at).where(condition, LoginFailure.failed_at > since)
-    count = await session.scalar(select(func.count()).select_from(recent.subquery())) or 0
-    if count < limit:
+    # The failure whose expiry brings the count below the limit, in one statement: attempts running in parallel
+    # delete failures, so a count followed by a second read could find fewer rows than it counted.
+    oldest_needed = await session.scalar(
+        select(LoginFailure.failed_at)
+        .where(condition, LoginFailure.failed_at > since)
+        .order_by(LoginFailure.failed_at.desc())
+        .limit(1)
+        .offset(limit - 1)
+    )
+    if oldest_needed is None:
         return None
-    # The failure whose expiry brings the count below the limit.
-    oldest_needed = await session.scalar(recent.order_by(LoginFailure.failed_at.desc()).limit(1).offset(limit - 1))
     return max(1, math.ceil((oldest_needed + window - utcnow()).total_seconds()))
 
 
