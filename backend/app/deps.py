@@ -186,7 +186,7 @@ def _entity_tags(request: Request, name: str) -> EntityTags | None:
     try:
         return parse_entity_tags(", ".join(lines))
     except ValueError as exc:
-        error = {"loc": ("header", name.lower()), "msg": f"Invalid {name}: {exc}", "type": "etag_invalid"}
+        error = {"loc": ("header", name), "msg": f"Invalid {name}: {exc}", "type": "etag_invalid"}
         raise RequestValidationError([error]) from exc
 
 

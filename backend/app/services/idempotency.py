@@ -61,7 +61,7 @@ def _key_hash(key: str) -> str:
 
 
 def _reused(detail: str) -> RequestValidationError:
-    error = {"loc": ("header", "idempotency-key"), "msg": detail, "type": "idempotency_key_reused"}
+    error = {"loc": ("header", "Idempotency-Key"), "msg": detail, "type": "idempotency_key_reused"}
     return RequestValidationError([error])
 
 
