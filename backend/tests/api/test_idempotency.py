@@ -45,6 +45,7 @@ def test_the_same_key_replays_the_first_answer_and_creates_nothing(client, db_se
     )
     assert first.headers["location"] == again.headers["location"]
     assert again.headers["etag"] == first.headers["etag"] == '"1"'
+    assert client.get(first.headers["location"]).json() == first.json()  # the incident as every answer shows it
     assert count_incidents(db_session) == 1
     assert count_events(db_session, "created") == 1
 
