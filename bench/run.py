@@ -877,7 +877,7 @@ def memory_kib_total() -> int:
 
 def versions(settings: Settings) -> list[str]:
     packages = ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "pydantic", "pymysql"]
-    packages += ["asyncmy", "aiosqlite", "playwright"]
+    packages += ["aiomysql", "aiosqlite", "playwright"]
     found = []
     for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):

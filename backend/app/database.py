@@ -5,7 +5,7 @@ never a silent truncation, emoji round-trip, and `DATETIME` columns hold UTC. SQ
 
 `is_unreachable()` is the one definition of "the database does not answer", which the API reports as 503.
 
-The API runs on SQLAlchemy's asyncio extension (asyncmy, a compiled MySQL driver, and aiosqlite):
+The API runs on SQLAlchemy's asyncio extension (aiomysql, which runs PyMySQL underneath, and aiosqlite):
 `create_async_db_engine()`. Migrations, the seed script and the tests' own setup use the plain engine of
 `create_db_engine()`. Both are configured by the same code, so a connection behaves the same either way.
 """
@@ -65,7 +65,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 # The asyncio driver of each database the app supports.
-ASYNC_DRIVERS = {"sqlite": "aiosqlite", "mysql": "asyncmy", "mariadb": "asyncmy"}
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
 
 
 def _engine_options(parsed: URL) -> tuple[URL, dict[str, Any]]:

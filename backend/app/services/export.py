@@ -246,7 +246,7 @@ def _abandon_unread_rows(result: AsyncResult | None) -> None:
     """The MySQL driver reads what is left of an unbuffered result when its cursor is closed; the connection is
     being dropped instead, so tell the driver's result there is nothing left to read."""
     adapted = getattr(getattr(result, "_real_result", None), "cursor", None)  # SQLAlchemy's adapter of the cursor
-    pending = getattr(getattr(adapted, "_cursor", None), "_result", None)  # the driver's SSCursor, its result
+    pending = getattr(getattr(adapted, "_cursor", None), "_result", None)  # aiomysql's SSCursor, its result
     if getattr(pending, "unbuffered_active", False):
         pending.unbuffered_active = False  # type: ignore[union-attr]
 
