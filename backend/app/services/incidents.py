@@ -2,8 +2,9 @@
 
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, Insert, Select, delete, false, func, select, update
+from sqlalchemy import ColumnElement, Delete, Insert, Row, Select, Subquery, delete, false, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -16,7 +17,7 @@ from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Seve
 from app.schemas import IncidentCreate, IncidentListParams, IncidentRead, IncidentUpdate
 from app.services import audit, search
 from app.services.audit import Actor
-from app.services.paging import Order, PageResult, read_page
+from app.services.paging import Order, PageResult, PageRows, read_page
 
 # What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
 TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
@@ -26,6 +27,39 @@ WITH_PEOPLE = tuple(
     joinedload(relationship).load_only(User.id, User.display_name)
     for relationship in (Incident.created_by, Incident.updated_by, Incident.archived_by)
 )
+
+# The same people in a list page, read as columns: the incident's own column holds each one's id, an alias of users
+# the display name.
+PEOPLE = {
+    name: (Incident.__table__.c[f"{name}_id"], User.__table__.alias(f"{name}_user"))
+    for name in ("created_by", "updated_by", "archived_by")
+}
+INCIDENT_COLUMNS = tuple(Incident.__table__.c)
+
+
+def _page_statement(ids: Subquery) -> Select[Any]:
+    """The incidents of a page with the people they name: one row each, the incident's columns, then each person's
+    display name (null when there is none)."""
+    incidents = Incident.__table__
+    joined = ids.join(incidents, incidents.c.id == ids.c.id)
+    names = []
+    for name, (person_id, person) in PEOPLE.items():
+        joined = joined.outerjoin(person, person.c.id == person_id)
+        names.append(person.c.display_name.label(f"{name}_display_name"))
+    return select(*INCIDENT_COLUMNS, *names).select_from(joined)
+
+
+def _page_item(row: Row[Any]) -> dict[str, Any]:
+    """A page's row as the list's item: the incident's fields, and each person as {id, display_name} or None."""
+    values = row._mapping
+    item = {column.key: values[column] for column in INCIDENT_COLUMNS}
+    for name, (person_id, _) in PEOPLE.items():
+        known = item[person_id.key]
+        item[name] = None if known is None else {"id": known, "display_name": values[f"{name}_display_name"]}
+    return item
+
+
+PAGE_ROWS = PageRows(_page_statement, _page_item)
 
 # The whitelist that reaches ORDER BY: only these attributes can ever be sorted on. Each is served by an index
 # (archived, column, id).
@@ -74,21 +108,22 @@ def counted_total(params: IncidentListParams) -> Select[tuple[int]]:
 
 async def list_incidents(
     session: AsyncSession, params: IncidentListParams, *, count_bound: int | None = None
-) -> PageResult[Incident]:
+) -> PageResult[dict[str, Any]]:
     """One page of incidents (by `params.cursor`, else by `params.page`), ordered with `id` as the tie-breaker,
     and the total that match: exact from the counts without search; with search, a COUNT that stops after
-    `count_bound` + 1 matches. Raises InvalidCursor (before the page is read) for a cursor this order did not make."""
+    `count_bound` + 1 matches. Raises InvalidCursor (before the page is read) for a cursor this order did not make.
+    The items are the incidents' fields and people (`_page_item`), as `IncidentRead` reads them."""
     total = None if params.search else counted_total(params)
     return await read_page(
         session,
         Incident,
+        PAGE_ROWS,
         await list_conditions(session, params),
         list_order(params),
         params,
         cursor=params.cursor,
         total=total,
         count_bound=count_bound,
-        options=WITH_PEOPLE,
     )
 
 

@@ -4,7 +4,7 @@ A page is read in one of two ways, with the same order (a sort column, then the 
 the tie-breaker, so the order is total):
 
 - by `page` (OFFSET), as the original design's clients ask. The offset is walked over the index alone (a
-  deferred join in two steps: the ids of the page first, from the index; then those rows by primary key);
+  deferred join: the ids of the page in a derived table, from the index; then those rows by primary key);
 - by `cursor` (keyset): the rows after the last row of the previous page, `col < :v OR (col = :v AND id < :id)`
   (the expanded form: MariaDB does not turn a row comparison into an index range), so a deep page costs what the
   first one costs. It too reads the ids first: with whole rows to fetch, MariaDB prefers a walk from the start
@@ -13,6 +13,10 @@ the tie-breaker, so the order is total):
 Either way the answer carries `next_cursor`, null on the last page. The cursor is opaque to clients: URL-safe
 base64 of the sort key, its direction, the last row's sort value and id. It is checked strictly (`decode_cursor`).
 
+A page is one statement (`page_statement`): the page's rows, in order, with the total beside them when the caller
+has a cheap statement for it. Its rows are plain columns (`PageRows`), not ORM entities: at the request rates a list
+serves, building entities cost more CPU than the rest of the read.
+
 Statements are built by pure functions; the few lines that execute them are in `read_page` and `fetch_page`.
 """
 
@@ -20,12 +24,12 @@ import base64
 import binascii
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.interfaces import ORMOption
@@ -34,6 +38,7 @@ from app.database import Base
 from app.schemas import PageParams
 
 ModelT = TypeVar("ModelT", bound=Base)
+ItemT = TypeVar("ItemT")
 
 # A cursor is short (a key, a value of at most a few hundred characters, an id); anything longer is not one.
 MAX_CURSOR_LENGTH = 1024
@@ -81,8 +86,18 @@ class Order:
 
 
 @dataclass(frozen=True)
-class PageResult(Generic[ModelT]):
-    items: Sequence[ModelT]
+class PageRows(Generic[ItemT]):
+    """What a list's page reads of each row, and what the row becomes: `statement(ids)` selects the columns of the
+    rows whose id is in `ids` (the page's ids, a subquery with an `id` column), with what they need from other
+    tables joined in; `item(row)` turns one row into the list's item."""
+
+    statement: Callable[[Subquery], Select[Any]]
+    item: Callable[[Row[Any]], ItemT]
+
+
+@dataclass(frozen=True)
+class PageResult(Generic[ItemT]):
+    items: Sequence[ItemT]
     total: int
     total_exact: bool
     next_cursor: str | None
@@ -170,12 +185,16 @@ def ids_statement(
     return select(order.id).where(*conditions).order_by(*order.clauses()).limit(limit).offset(offset)
 
 
-def rows_statement(
-    model: type[ModelT], order: Order, ids: Sequence[int], options: Sequence[ORMOption] = ()
-) -> Select[tuple[ModelT]]:
-    """The rows of a page, by primary key (put back into the page's order by the caller); `options` say how
-    related rows load (they never load implicitly)."""
-    return select(model).where(order.id.in_(ids)).options(*options)
+def page_statement(
+    rows: PageRows[Any], order: Order, ids: Select[tuple[int]], total: Select[tuple[int]] | None = None
+) -> Select[Any]:
+    """The rows of a page in `order`, in one statement: the ids (`ids_statement`) in a derived table, which the
+    database reads first, then those rows by primary key. With `total`, each row also carries it (`page_total`):
+    the same round trip answers both."""
+    statement = rows.statement(ids.subquery("page")).order_by(*order.clauses())
+    if total is not None:
+        statement = statement.add_columns(total.scalar_subquery().label("page_total"))
+    return statement
 
 
 def count_statement(
@@ -194,6 +213,7 @@ def count_statement(
 async def read_page(
     session: AsyncSession,
     model: type[ModelT],
+    rows: PageRows[ItemT],
     conditions: Sequence[ColumnElement[bool]],
     order: Order,
     params: PageParams,
@@ -201,26 +221,27 @@ async def read_page(
     cursor: str | None = None,
     total: Select[tuple[int]] | None = None,
     count_bound: int | None = None,
-    options: Sequence[ORMOption] = (),
-) -> PageResult[ModelT]:
-    """One page of `model`: by `cursor` if given (checked: InvalidCursor), else by `params.page`.
+) -> PageResult[ItemT]:
+    """One page of `model`, read as `rows` says: by `cursor` if given (checked: InvalidCursor), else by
+    `params.page`.
 
-    The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), else
-    a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a total of `count_bound`
-    that is then only a lower bound (`total_exact` false)."""
+    The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), read in
+    the page's own statement; else a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a
+    total of `count_bound` that is then only a lower bound (`total_exact` false)."""
     dialect = session.get_bind().dialect.name
     where = [*conditions, decode_cursor(order, cursor, dialect)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
-    ids = (await session.scalars(ids_statement(where, order, params.limit + 1, offset))).all()
-    found = {}
-    if ids:
-        rows = await session.scalars(rows_statement(model, order, ids[: params.limit], options))
-        found = {getattr(row, order.id.key): row for row in rows.unique()}
-    items = [found[i] for i in ids[: params.limit] if i in found]
-    counting = total if total is not None else count_statement(model, conditions, count_bound)
-    counted = int(await session.scalar(counting) or 0)
+    ids = ids_statement(where, order, params.limit + 1, offset)
+    found = (await session.execute(page_statement(rows, order, ids, total))).all()
+    page = found[: params.limit]
+    if total is not None and found:
+        counted = int(found[0].page_total or 0)
+    else:  # no row to carry the total (past the last page, no match), or a search: counted on its own
+        counting = total if total is not None else count_statement(model, conditions, count_bound)
+        counted = int(await session.scalar(counting) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
-    next_cursor = encode_cursor(order, items[-1]) if len(ids) > params.limit else None
+    next_cursor = encode_cursor(order, page[-1]) if len(found) > params.limit else None
+    items = [rows.item(row) for row in page]
     return PageResult(items, counted if exact else count_bound, exact, next_cursor)  # type: ignore[arg-type]
 
 
@@ -234,8 +255,8 @@ async def fetch_page(
     options: Sequence[ORMOption] = (),
 ) -> tuple[Sequence[ModelT], int]:
     """Rows of `model` matching every condition, in `ordering`, for the requested page; and their exact total.
-    For lists that are read by page only (the audit log, a timeline, the accounts). `options` as for
-    `rows_statement`."""
+    For lists that are read by page only (the audit log, a timeline, the accounts). `options` say how
+    related rows load (they never load implicitly)."""
     total = await session.scalar(count_statement(model, conditions)) or 0
     page = (
         select(model)
