@@ -47,8 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["Location", "X-Request-ID", "Retry-After"],
+        # If-Match (a save against the version the reader saw) and Idempotency-Key (a create or a note sent
+        # again) come from the pages; ETag is the version of the incident an answer carries.
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-Match", "Idempotency-Key"],
+        expose_headers=["Location", "X-Request-ID", "Retry-After", "ETag"],
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
