@@ -10,7 +10,8 @@ which at the request rates the API serves costs more than the work itself.
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.database import get_session
 from app.errors import AppError
+from app.etags import EntityTags, parse_entity_tags
 from app.models import Incident, Role, User
 from app.security import InvalidToken, decode_access_token
 from app.services import incidents as incident_service
@@ -171,3 +173,66 @@ class RequireDownloadRole(RequireRole):
 
 DownloadViewer = Annotated[User, Depends(RequireDownloadRole(Role.VIEWER))]
 DownloadAdmin = Annotated[User, Depends(RequireDownloadRole(Role.ADMIN))]
+
+
+# --- Conditional requests and idempotent creates ---------------------------------------------------------------
+
+
+def _entity_tags(request: Request, name: str) -> EntityTags | None:
+    """The header's entity tags (several lines of it count as one list), None when absent, 422 when malformed."""
+    lines = request.headers.getlist(name)
+    if not lines:
+        return None
+    try:
+        return parse_entity_tags(", ".join(lines))
+    except ValueError as exc:
+        error = {"loc": ("header", name), "msg": f"Invalid {name}: {exc}", "type": "etag_invalid"}
+        raise RequestValidationError([error]) from exc
+
+
+async def get_if_match(
+    request: Request,
+    _if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='Change only if the incident is at one of these versions: its ETag (`"3"`), a list '
+            '(`"3", "4"`) or `*`. Otherwise 412, with the current incident.',
+        ),
+    ] = None,
+) -> EntityTags | None:
+    return _entity_tags(request, "If-Match")
+
+
+async def get_if_none_match(
+    request: Request,
+    _if_none_match: Annotated[
+        str | None,
+        Header(
+            alias="If-None-Match",
+            description='304 Not Modified (no body) if the incident is at one of these versions: its ETag (`"3"`), '
+            "a list, or `*`.",
+        ),
+    ] = None,
+) -> EntityTags | None:
+    return _entity_tags(request, "If-None-Match")
+
+
+IfMatch = Annotated[EntityTags | None, Depends(get_if_match)]
+IfNoneMatch = Annotated[EntityTags | None, Depends(get_if_none_match)]
+
+# Visible ASCII and spaces, as a pattern the schema shows too: no control characters.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]+$"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Up to 255 visible ASCII characters. The same key from the same account within 24 hours "
+        "answers what the first request answered and creates nothing; with another body it is a 422, while the "
+        "first request is still running a 409.",
+    ),
+]

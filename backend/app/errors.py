@@ -39,6 +39,7 @@ class AppError(Exception):
         title: str | None = None,
         type_: str = "about:blank",
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -46,6 +47,8 @@ class AppError(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.type = type_
         self.headers = headers
+        # More members of the problem body (JSON-ready values), e.g. `current` on a 412.
+        self.extra = extra or {}
 
 
 class NotFound(AppError):
@@ -75,6 +78,8 @@ _RETRY_AFTER = {
     }
 }
 _HEADERS = {429: _RETRY_AFTER, 503: _RETRY_AFTER}
+# The problems whose body holds more than the Problem schema says (their schemas: main._register_problem_schema).
+PROBLEM_SCHEMAS = {412: "PreconditionFailedProblem"}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -82,7 +87,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMAS.get(status, 'Problem')}"}}
+            },
             **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
         }
         for status in sorted({*statuses, *ALWAYS_POSSIBLE})
@@ -129,7 +136,7 @@ async def _http_handler(request: Request, exc: StarletteHTTPException) -> Proble
 
 
 async def _app_error_handler(_request: Request, exc: AppError) -> ProblemResponse:
-    return problem(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers)
+    return problem(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers, **exc.extra)
 
 
 def unexpected_error(scope: Scope, exc: Exception) -> ProblemResponse:

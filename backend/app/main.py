@@ -13,7 +13,7 @@ from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.request_id import RequestIdMiddleware
 from app.routes import audit, auth, export, health, incidents, users
-from app.schemas import Problem
+from app.schemas import PreconditionFailedProblem, Problem
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,9 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        # If-Match (a save against the version the reader saw) and Idempotency-Key (a create or a note sent
-        # again) come from the pages; ETag is the version of the incident an answer carries.
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-Match", "Idempotency-Key"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-Match", "If-None-Match", "Idempotency-Key"],
         expose_headers=["Location", "X-Request-ID", "Retry-After", "ETag"],
     )
     app.add_middleware(RequestIdMiddleware)
@@ -62,16 +60,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _register_problem_schema(app: FastAPI) -> None:
-    """Put the Problem schema into components so every declared error response can point at it."""
+    """Put the Problem schemas into components so every declared error response can point at them."""
     build_openapi = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build_openapi()
-            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(problem_schema.pop("$defs"))
-            components["Problem"] = problem_schema
+            for model in (Problem, PreconditionFailedProblem):
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in model_schema.pop("$defs").items():
+                    components.setdefault(name, definition)  # the routes' own (IncidentRead, ...) stay as they are
+                components[model.__name__] = model_schema
             app.openapi_schema = schema
         return app.openapi_schema
 

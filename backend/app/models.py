@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.dialects import mysql
@@ -127,6 +128,9 @@ class Incident(Base):
     # (a range for the archived view) or a CASE over `status`.
     archived: Mapped[bool] = mapped_column(Boolean, default=_archived_on_insert, server_default=false())
     status_rank: Mapped[int] = mapped_column(SmallInteger, default=_status_rank_on_insert)
+    # 1 on create, +1 on every change to what the incident's JSON shows (its fields, archive and restore; not a
+    # note): the incident's ETag, compared with If-Match under the row's lock (services/incidents.py).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     # Many-to-one. Never loaded implicitly (an implicit load is an error, not a hidden round trip): the queries
     # that show people say so (services.incidents.WITH_PEOPLE), loading them in the same query.
@@ -284,3 +288,34 @@ class DownloadTicket(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- Idempotent creates ----------------------------------------------------------------------------------------
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` one account sent with a create, and the first answer to it, replayed for 24 hours.
+
+    The row is claimed (committed, with no answer yet) before the create runs, so that a concurrent request with
+    the same key sees it in flight; the create's own transaction fills in the answer. Only the key's SHA-256 is
+    stored: a fixed length to index, compared byte for byte whatever the column collation."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key_hash"),
+        Index("ix_idempotency_keys_created_at", "created_at"),  # forgetting old keys touches only those
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the request body as JSON in canonical form (sorted keys, no spaces).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The first answer; null while the first request is in flight.
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    body: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

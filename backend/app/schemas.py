@@ -124,6 +124,7 @@ class IncidentRead(BaseModel):
     updated_by: UserRef | None
     archived_at: datetime | None
     archived_by: UserRef | None
+    version: int = Field(description='1 on create, +1 on every change to the incident; its ETag is `"<version>"`.')
 
 
 class PageParams(BaseModel):
@@ -345,6 +346,12 @@ class Problem(BaseModel):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class PreconditionFailedProblem(Problem):
+    """412: If-Match names no version the incident is at; nothing was changed."""
+
+    current: IncidentRead = Field(description="The incident as it is now (its ETag is in the answer's headers).")
 
 
 # --- CSV export ----------------------------------------------------------------------------------------------

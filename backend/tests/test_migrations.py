@@ -150,3 +150,34 @@ def test_0004_fills_the_derived_columns_and_the_counts_for_existing_rows(fresh_u
         (False, "SEV3", "MITIGATED"): 1,
     }
     assert kept == len(groups)
+
+
+def test_0007_starts_existing_incidents_at_version_1_and_keeps_them_going_back(fresh_url):
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0006")
+    engine = create_db_engine(fresh_url)
+    try:
+        with engine.begin() as connection:
+            for title in ("first", "second"):
+                connection.execute(
+                    text(
+                        "INSERT INTO incidents (title, service, severity, status, status_rank, created_at, updated_at)"
+                        " VALUES (:t, 's', 'SEV2', 'OPEN', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                    ),
+                    {"t": title},
+                )
+
+        command.upgrade(config, "0007")
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT title, version FROM incidents ORDER BY id")).all()
+        command.downgrade(config, "0006")
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT title FROM incidents ORDER BY id")).scalars().all()
+    finally:
+        engine.dispose()
+
+    assert [tuple(row) for row in versions] == [("first", 1), ("second", 1)]
+    assert kept == ["first", "second"]
+    assert table_names(fresh_url) == {table.name for table in Incident.metadata.sorted_tables} - {
+        "idempotency_keys"
+    } | {"alembic_version"}

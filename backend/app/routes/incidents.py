@@ -1,13 +1,20 @@
 """The HTTP layer for incidents: parse, call the service, serialise. No business rules here."""
 
-from typing import Annotated
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import (
     AdminActor,
     AnyIncident,
+    IdempotencyKey,
+    IfMatch,
+    IfNoneMatch,
     LiveIncident,
     ResponderActor,
     SessionDep,
@@ -17,6 +24,8 @@ from app.deps import (
     require_admin_for_archived,
 )
 from app.errors import responses
+from app.etags import etag
+from app.models import User
 from app.schemas import (
     EventListParams,
     EventPage,
@@ -28,7 +37,7 @@ from app.schemas import (
     IncidentUpdate,
     NoteCreate,
 )
-from app.services import audit
+from app.services import audit, idempotency
 from app.services import incidents as incident_service
 from app.services.paging import InvalidCursor
 
@@ -37,20 +46,86 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 # Every route here needs a token (401) and a role (403).
 SIGNED_IN = (401, 403)
 
+# The answers that carry one incident carry its ETag.
+_ETAG = {
+    "ETag": {
+        "description": 'The incident\'s version, quoted (`"3"`): a strong entity tag.',
+        "schema": {"type": "string"},
+    }
+}
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": _ETAG}}
+CREATED_WITH_ETAG: dict[int | str, dict[str, Any]] = {201: {"headers": _ETAG}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: If-None-Match names the incident's version. No body.", "headers": _ETAG}
+}
+
+
+def _with_etag(response: Response, read: IncidentRead) -> IncidentRead:
+    response.headers["ETag"] = etag(read.version)
+    return read
+
+
+async def _at_most_once(
+    request: Request,
+    session: AsyncSession,
+    user: User,
+    key: str,
+    data: BaseModel,
+    create: Callable[[], Awaitable[tuple[BaseModel, str | None]]],
+    *,
+    with_etag: bool,
+) -> Response:
+    """Run `create` (which gives the answer's body and Location) once per Idempotency-Key; a repeat gets the first
+    answer again (services/idempotency.py)."""
+    factory = request.app.state.session_factory
+    path = request.url.path.rstrip("/")
+    claim = await idempotency.claim(
+        factory, user.id, key, request.method, path, idempotency.fingerprint(data.model_dump(mode="json"))
+    )
+    if claim.answer is not None:
+        answer = claim.answer
+    else:
+        assert claim.key_id is not None
+        try:
+            model, location = await create()
+            answer = idempotency.StoredAnswer(status.HTTP_201_CREATED, model.model_dump_json(), location)
+            await idempotency.complete(session, claim.key_id, answer.status_code, answer.body, answer.location)
+        except BaseException:
+            await idempotency.release(session, factory, claim.key_id)
+            raise
+    headers = {"Location": answer.location} if answer.location else {}
+    if with_etag:
+        headers["ETag"] = etag(json.loads(answer.body)["version"])
+    return Response(answer.body, status_code=answer.status_code, headers=headers, media_type="application/json")
+
+
 # Where a route looks an incident up, the caller comes first in its signature: dependencies resolve in order, so a
 # caller whose role is too low gets 403 before the look-up can answer 404.
 
 
 @router.post(
-    "/", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 422)
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IncidentRead,
+    responses=CREATED_WITH_ETAG | responses(400, *SIGNED_IN, 409, 422),
 )
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, include_in_schema=False)
 async def create_incident(
-    data: IncidentCreate, session: SessionDep, actor: ResponderActor, response: Response
-) -> IncidentRead:
-    incident = await incident_service.create_incident(session, data, actor)
-    response.headers["Location"] = f"/api/incidents/{incident.id}"
-    return IncidentRead.model_validate(incident)
+    data: IncidentCreate,
+    session: SessionDep,
+    actor: ResponderActor,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    async def create() -> tuple[IncidentRead, str]:
+        incident = await incident_service.create_incident(session, data, actor)
+        return IncidentRead.model_validate(incident), f"/api/incidents/{incident.id}"
+
+    if idempotency_key is not None:
+        return await _at_most_once(request, session, actor.user, idempotency_key, data, create, with_etag=True)
+    read, response.headers["Location"] = await create()
+    return _with_etag(response, read)
 
 
 @router.get("/", response_model=IncidentPage, responses=responses(*SIGNED_IN, 422))
@@ -67,27 +142,51 @@ async def list_incidents(
     return IncidentPage.of_result([IncidentRead.model_validate(item) for item in result.items], result, params)
 
 
-@router.get("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
-async def get_incident(incident: VisibleIncident) -> IncidentRead:
-    return IncidentRead.model_validate(incident)
+@router.get(
+    "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | NOT_MODIFIED | responses(*SIGNED_IN, 404, 422)
+)
+async def get_incident(incident: VisibleIncident, if_none_match: IfNoneMatch, response: Response) -> Any:
+    if if_none_match is not None and if_none_match.matches_weakly(incident.version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(incident.version)})
+    return _with_etag(response, IncidentRead.model_validate(incident))
 
 
-@router.patch("/{incident_id}", response_model=IncidentRead, responses=responses(400, *SIGNED_IN, 404, 422))
+@router.patch(
+    "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | responses(400, *SIGNED_IN, 404, 412, 422)
+)
 async def update_incident(
-    actor: ResponderActor, data: IncidentUpdate, incident: LiveIncident, session: SessionDep
+    actor: ResponderActor,
+    data: IncidentUpdate,
+    incident: LiveIncident,
+    if_match: IfMatch,
+    session: SessionDep,
+    response: Response,
 ) -> IncidentRead:
-    return IncidentRead.model_validate(await incident_service.update_incident(session, incident, data, actor))
+    updated = await incident_service.update_incident(session, incident, data, actor, if_match)
+    return _with_etag(response, IncidentRead.model_validate(updated))
 
 
-@router.delete("/{incident_id}", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 422))
-async def archive_incident(actor: AdminActor, incident: LiveIncident, session: SessionDep) -> IncidentRead:
+@router.delete(
+    "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | responses(*SIGNED_IN, 404, 412, 422)
+)
+async def archive_incident(
+    actor: AdminActor, incident: LiveIncident, if_match: IfMatch, session: SessionDep, response: Response
+) -> IncidentRead:
     """Archive the incident: it stays, with its history, but only admins can see it (`archived=true`)."""
-    return IncidentRead.model_validate(await incident_service.archive_incident(session, incident, actor))
+    archived = await incident_service.archive_incident(session, incident, actor, if_match)
+    return _with_etag(response, IncidentRead.model_validate(archived))
 
 
-@router.post("/{incident_id}/restore", response_model=IncidentRead, responses=responses(*SIGNED_IN, 404, 409, 422))
-async def restore_incident(actor: AdminActor, incident: AnyIncident, session: SessionDep) -> IncidentRead:
-    return IncidentRead.model_validate(await incident_service.restore_incident(session, incident, actor))
+@router.post(
+    "/{incident_id}/restore",
+    response_model=IncidentRead,
+    responses=WITH_ETAG | responses(*SIGNED_IN, 404, 409, 412, 422),
+)
+async def restore_incident(
+    actor: AdminActor, incident: AnyIncident, if_match: IfMatch, session: SessionDep, response: Response
+) -> IncidentRead:
+    restored = await incident_service.restore_incident(session, incident, actor, if_match)
+    return _with_etag(response, IncidentRead.model_validate(restored))
 
 
 @router.get("/{incident_id}/events", response_model=EventPage, responses=responses(*SIGNED_IN, 404, 422))
@@ -103,7 +202,21 @@ async def list_events(
     "/{incident_id}/notes",
     status_code=status.HTTP_201_CREATED,
     response_model=EventRead,
-    responses=responses(400, *SIGNED_IN, 404, 422),
+    responses=responses(400, *SIGNED_IN, 404, 409, 422),
 )
-async def add_note(actor: ResponderActor, data: NoteCreate, incident: LiveIncident, session: SessionDep) -> EventRead:
-    return EventRead.model_validate(await incident_service.add_note(session, incident, actor, data.text))
+async def add_note(
+    actor: ResponderActor,
+    data: NoteCreate,
+    incident: LiveIncident,
+    session: SessionDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Add a note to the incident's timeline. A note is not a change to the incident: its version stays."""
+
+    async def create() -> tuple[EventRead, None]:
+        return EventRead.model_validate(await incident_service.add_note(session, incident, actor, data.text)), None
+
+    if idempotency_key is not None:
+        return await _at_most_once(request, session, actor.user, idempotency_key, data, create, with_etag=False)
+    return (await create())[0]

@@ -11,8 +11,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.database import utcnow
 from app.errors import AppError, NotFound
+from app.etags import EntityTags, etag
 from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Severity, Status, User
-from app.schemas import IncidentCreate, IncidentListParams, IncidentUpdate
+from app.schemas import IncidentCreate, IncidentListParams, IncidentRead, IncidentUpdate
 from app.services import audit, search
 from app.services.audit import Actor
 from app.services.paging import Order, PageResult, read_page
@@ -155,7 +156,27 @@ async def _lock(session: AsyncSession, incident: Incident) -> Incident:
     row = (await session.execute(select(*table.c).where(table.c.id == incident.id).with_for_update())).one()
     for key, value in row._mapping.items():
         set_committed_value(incident, key, value)
+    # A person the row names now who is not the one loaded before (changed meanwhile): load them too.
+    for relationship in ("created_by", "updated_by", "archived_by"):
+        person_id, loaded = getattr(incident, f"{relationship}_id"), incident.__dict__.get(relationship)
+        if (loaded.id if loaded is not None else None) != person_id:
+            person = None if person_id is None else await session.get(User, person_id)
+            set_committed_value(incident, relationship, person)
     return incident
+
+
+def check_if_match(incident: Incident, if_match: EntityTags | None) -> None:
+    """412, with the incident as it is, unless If-Match (if sent) names its version. Called under the row's lock,
+    so that the version compared is the one the change then replaces."""
+    if if_match is None or if_match.matches_strongly(incident.version):
+        return
+    raise AppError(
+        412,
+        f"Incident {incident.id} is at version {incident.version}, which If-Match does not name: it changed since "
+        "it was read. Nothing was changed; `current` is the incident as it is now.",
+        headers={"ETag": etag(incident.version)},
+        extra={"current": IncidentRead.model_validate(incident).model_dump(mode="json")},
+    )
 
 
 async def get_incident(session: AsyncSession, incident_id: int, *, include_archived: bool = False) -> Incident:
@@ -199,6 +220,7 @@ async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Ac
         created_by=actor.user,
         updated_by=actor.user,
         archived_by=None,
+        version=1,
     )
     _apply_status(incident, data.status, now)
     incident.archived = False
@@ -211,13 +233,18 @@ async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Ac
     return incident
 
 
-async def update_incident(session: AsyncSession, incident: Incident, data: IncidentUpdate, actor: Actor) -> Incident:
-    """Apply the fields that were sent. Only a real change moves `updated_at` and writes an event."""
+async def update_incident(
+    session: AsyncSession, incident: Incident, data: IncidentUpdate, actor: Actor, if_match: EntityTags | None = None
+) -> Incident:
+    """Apply the fields that were sent, if If-Match (when sent) names the incident's version. Only a real change
+    moves `updated_at` and `version` and writes an event."""
     changes = data.model_dump(exclude_unset=True)
-    if "severity" in changes or "status" in changes:
-        await _lock(session, incident)  # its group may change: read it as committed, and hold it
-        if incident.archived_at is not None:
-            raise NotFound(f"Incident {incident.id} not found.")
+    # Read the row as committed, and hold it: the version compared and raised, and the count group left, are
+    # those of the row this change replaces.
+    await _lock(session, incident)
+    if incident.archived_at is not None:
+        raise NotFound(f"Incident {incident.id} not found.")
+    check_if_match(incident, if_match)
     group = _group(incident)
     before = _snapshot(incident)
     now = utcnow()
@@ -230,6 +257,7 @@ async def update_incident(session: AsyncSession, incident: Incident, data: Incid
     if changed:
         incident.updated_at = now
         incident.updated_by = actor.user
+        incident.version += 1
         await session.flush()
         await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
         if _group(incident) != group:
@@ -241,13 +269,17 @@ async def add_note(session: AsyncSession, incident: Incident, actor: Actor, text
     return await audit.record(session, incident, actor, EventAction.NOTE_ADDED, note=text)
 
 
-async def archive_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
+async def archive_incident(
+    session: AsyncSession, incident: Incident, actor: Actor, if_match: EntityTags | None = None
+) -> Incident:
     """Hide the incident from everyone but admins; the row and its history stay."""
     await _lock(session, incident)
     if incident.archived_at is not None:  # archived by another request meanwhile
         raise NotFound(f"Incident {incident.id} not found.")
+    check_if_match(incident, if_match)
     group = _group(incident)
     now = utcnow()
+    incident.version += 1
     incident.archived = True
     incident.archived_at = now
     incident.archived_by = actor.user
@@ -258,11 +290,15 @@ async def archive_incident(session: AsyncSession, incident: Incident, actor: Act
     return incident
 
 
-async def restore_incident(session: AsyncSession, incident: Incident, actor: Actor) -> Incident:
+async def restore_incident(
+    session: AsyncSession, incident: Incident, actor: Actor, if_match: EntityTags | None = None
+) -> Incident:
     await _lock(session, incident)
+    check_if_match(incident, if_match)
     if incident.archived_at is None:
         raise AppError(409, f"Incident {incident.id} is not archived.")
     group = _group(incident)
+    incident.version += 1
     before = incident.archived_at
     incident.archived = False
     incident.archived_at = None

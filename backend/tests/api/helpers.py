@@ -32,6 +32,7 @@ INCIDENT_KEYS = {
     "updated_by",
     "archived_at",
     "archived_by",
+    "version",
 }
 TIME_KEYS = ("created_at", "updated_at", "mitigated_at", "resolved_at")
 # Every timestamp of an incident, including the archive stamp (null on a live incident).
@@ -133,6 +134,7 @@ def stored_incident(session: Session, incident_id: int) -> dict[str, Any] | None
         "severity": incident.severity.value,
         "status": incident.status.value,
         "description": incident.description,
+        "version": incident.version,
         **{key: getattr(incident, key) for key in ALL_TIME_KEYS},
         **{key: user_ref(getattr(incident, key)) for key in PEOPLE_KEYS},
     }

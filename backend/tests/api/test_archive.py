@@ -65,8 +65,10 @@ def test_archive_returns_the_incident_with_its_archive_stamp_and_changes_nothing
     body = response.json()
     assert before <= parse_time(body["archived_at"]) <= after
     assert body["archived_by"] == refs[Role.ADMIN]
-    assert {key: value for key, value in body.items() if key not in ("archived_at", "archived_by")} == {
-        key: value for key, value in before_incident.items() if key not in ("archived_at", "archived_by")
+    assert body["version"] == before_incident["version"] + 1  # archiving changes what the incident shows
+    moved = ("archived_at", "archived_by", "version")
+    assert {key: value for key, value in body.items() if key not in moved} == {
+        key: value for key, value in before_incident.items() if key not in moved
     }
     assert stored_incident(db_session, body["id"]) == as_stored(body)
 
@@ -199,7 +201,8 @@ def test_restore_brings_it_back_everywhere(clients, incidents, archived, db_sess
     assert response.status_code == 200, response.text
     restored = response.json()
     assert (restored["archived_at"], restored["archived_by"]) == (None, None)
-    assert restored == incidents["archived"]
+    # As it was before archiving, two versions on (archived, restored).
+    assert restored == incidents["archived"] | {"version": incidents["archived"]["version"] + 2}
     assert stored_incident(db_session, incident_id) == as_stored(restored)
     everyone = [incidents[name]["id"] for name in ("other", "kept", "archived")]
     for role in ROLES:

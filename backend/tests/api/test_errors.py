@@ -219,13 +219,13 @@ DECLARED_ERRORS = {
     ("/api/auth/token", "post"): {"400", "401", "422", "429"},
     ("/api/auth/me", "get"): {"401"},
     ("/api/incidents/", "get"): {"401", "403", "422"},
-    ("/api/incidents/", "post"): {"400", "401", "403", "422"},
+    ("/api/incidents/", "post"): {"400", "401", "403", "409", "422"},
     ("/api/incidents/{incident_id}", "get"): {"401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}", "patch"): {"400", "401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}", "delete"): {"401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}/restore", "post"): {"401", "403", "404", "409", "422"},
+    ("/api/incidents/{incident_id}", "patch"): {"400", "401", "403", "404", "412", "422"},
+    ("/api/incidents/{incident_id}", "delete"): {"401", "403", "404", "412", "422"},
+    ("/api/incidents/{incident_id}/restore", "post"): {"401", "403", "404", "409", "412", "422"},
     ("/api/incidents/{incident_id}/events", "get"): {"401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}/notes", "post"): {"400", "401", "403", "404", "422"},
+    ("/api/incidents/{incident_id}/notes", "post"): {"400", "401", "403", "404", "409", "422"},
     ("/api/users", "get"): {"401", "403", "422"},
     ("/api/users", "post"): {"400", "401", "403", "409", "422"},
     ("/api/users/{user_id}", "get"): {"401", "403", "404", "422"},
@@ -258,10 +258,11 @@ def test_openapi_lists_exactly_the_public_operations(openapi):
 def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
     responses = openapi["paths"][path][method]["responses"]
 
-    errors = {status for status in responses if not status.startswith("2")}
+    errors = {status for status in responses if int(status) >= 400}
     assert errors == DECLARED_ERRORS[(path, method)] | EVERY_OPERATION
     for status in errors:
-        assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        schema = "PreconditionFailedProblem" if status == "412" else "Problem"  # a 412 also holds `current`
+        assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
 def test_every_operation_of_the_app_declares_500_and_503_as_problems(app):
@@ -292,9 +293,24 @@ def test_the_answers_that_say_when_to_retry_declare_retry_after(app):
             "schema": {"type": "integer", "minimum": 1},
         }
     }
+    etag = {
+        "ETag": {
+            "description": 'The incident\'s version, quoted (`"3"`): a strong entity tag.',
+            "schema": {"type": "string"},
+        }
+    }
+    # The answers that carry one incident, or say it has not changed.
+    with_etag = {
+        ("/api/incidents/", "post", "201"),
+        ("/api/incidents/{incident_id}", "get", "200"),
+        ("/api/incidents/{incident_id}", "get", "304"),
+        ("/api/incidents/{incident_id}", "patch", "200"),
+        ("/api/incidents/{incident_id}", "delete", "200"),
+        ("/api/incidents/{incident_id}/restore", "post", "200"),
+    }
     assert declared[("/api/auth/token", "post", "429")] == retry_after
     for (path, method, status), headers in declared.items():
-        expected = retry_after if status in ("429", "503") else None
+        expected = retry_after if status in ("429", "503") else etag if (path, method, status) in with_etag else None
         assert headers == expected, f"{method.upper()} {path} {status}"
 
 
