@@ -178,6 +178,11 @@ DownloadAdmin = Annotated[User, Depends(RequireDownloadRole(Role.ADMIN))]
 # --- Conditional requests and idempotent creates ---------------------------------------------------------------
 
 
+# What the schema says the two headers hold: `*` or a list of entity tags. The parser (app.etags) is the authority and
+# also takes what RFC 9110 allows beyond this (tabs, empty list elements, obs-text inside a tag).
+ENTITY_TAGS_PATTERN = r'^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$'
+
+
 def _entity_tags(request: Request, name: str) -> EntityTags | None:
     """The header's entity tags (several lines of it count as one list), None when absent, 422 when malformed."""
     lines = request.headers.getlist(name)
@@ -190,31 +195,32 @@ def _entity_tags(request: Request, name: str) -> EntityTags | None:
         raise RequestValidationError([error]) from exc
 
 
-async def get_if_match(
-    request: Request,
-    _if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description='Change only if the incident is at one of these versions: its ETag (`"3"`), a list '
-            '(`"3", "4"`) or `*`. Otherwise 412, with the current incident.',
-        ),
-    ] = None,
-) -> EntityTags | None:
+# Typed `str` with a default of None (not `str | None`), so that the schema says "a string", not "or null".
+IfMatchHeader = Annotated[
+    str,
+    Header(
+        alias="If-Match",
+        json_schema_extra={"pattern": ENTITY_TAGS_PATTERN},
+        description='Change only if the incident is at one of these versions: its ETag (`"3"`), a list '
+        '(`"3", "4"`) or `*`. Otherwise 412, with the current incident.',
+    ),
+]
+IfNoneMatchHeader = Annotated[
+    str,
+    Header(
+        alias="If-None-Match",
+        json_schema_extra={"pattern": ENTITY_TAGS_PATTERN},
+        description='304 Not Modified (no body) if the incident is at one of these versions: its ETag (`"3"`), '
+        "a list, or `*`.",
+    ),
+]
+
+
+async def get_if_match(request: Request, _if_match: IfMatchHeader = None) -> EntityTags | None:  # type: ignore[assignment]
     return _entity_tags(request, "If-Match")
 
 
-async def get_if_none_match(
-    request: Request,
-    _if_none_match: Annotated[
-        str | None,
-        Header(
-            alias="If-None-Match",
-            description='304 Not Modified (no body) if the incident is at one of these versions: its ETag (`"3"`), '
-            "a list, or `*`.",
-        ),
-    ] = None,
-) -> EntityTags | None:
+async def get_if_none_match(request: Request, _if_none_match: IfNoneMatchHeader = None) -> EntityTags | None:  # type: ignore[assignment]
     return _entity_tags(request, "If-None-Match")
 
 
@@ -225,14 +231,14 @@ IfNoneMatch = Annotated[EntityTags | None, Depends(get_if_none_match)]
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]+$"
 
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="Up to 255 visible ASCII characters. The same key from the same account within 24 hours "
-        "answers what the first request answered and creates nothing; with another body it is a 422, while the "
-        "first request is still running a 409.",
+        description="1-255 printable ASCII characters (letters, digits, punctuation, spaces). The same key from "
+        "the same account within 24 hours answers what the first request answered and creates nothing; with "
+        "another body it is a 422, while the first request is still running a 409.",
     ),
 ]

@@ -14,13 +14,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance, unsupported_method
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.database import create_db_engine, utcnow
 from app.main import create_app
-from app.models import Role, User
+from app.models import IdempotencyKey, Role, User
 from app.security import create_access_token, hash_password
 from tests.conftest import migrate
 
@@ -79,6 +79,12 @@ def test_every_operation_conforms_to_the_schema(case, admin_headers):
     admin_id, headers = admin_headers
     with Session(engine) as session, session.begin():
         session.execute(update(User).where(User.id == admin_id).values(is_active=True, role=Role.ADMIN))
-    case.call_and_validate(
-        headers=headers, excluded_checks=EXCLUDED_CHECKS.get((case.operation.method.upper(), case.path), [])
-    )
+        # Each call is a first request: the generator reuses Idempotency-Key values with other bodies, which a
+        # key seen before rightly refuses (422), and which the API tests cover.
+        session.execute(delete(IdempotencyKey))
+    excluded = list(EXCLUDED_CHECKS.get((case.operation.method.upper(), case.path), []))
+    # The coverage phase can label a case positive while one of its parts (e.g. a header) holds the negative value
+    # it made for that part; such a request is rightly refused, so it is not held to the positive-data check.
+    if case.meta is not None and any(not part.mode.is_positive for part in case.meta.components.values()):
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(headers=headers, excluded_checks=excluded)

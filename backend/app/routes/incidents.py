@@ -116,7 +116,7 @@ async def create_incident(
     actor: ResponderActor,
     request: Request,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
 ) -> Any:
     async def create() -> tuple[IncidentRead, str]:
         incident = await incident_service.create_incident(session, data, actor)
@@ -210,7 +210,7 @@ async def add_note(
     incident: LiveIncident,
     session: SessionDep,
     request: Request,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
 ) -> Any:
     """Add a note to the incident's timeline. A note is not a change to the incident: its version stays."""
 
