@@ -387,17 +387,20 @@ export function createIncident(data, { idempotencyKey } = {}) {
  * else's save in between: an ApiError 412 whose `problem.current` is the incident as it is now.
  */
 export function updateIncident(id, patch, { version } = {}) {
-  const headers = version === undefined || version === null ? {} : { "If-Match": `"${version}"` };
-  return request("PATCH", `/api/incidents/${encodeURIComponent(id)}`, { body: patch, headers });
+  return request("PATCH", `/api/incidents/${encodeURIComponent(id)}`, { body: patch, headers: ifMatch(version) });
+}
+
+function ifMatch(version) {
+  return version === undefined || version === null ? {} : { "If-Match": `"${version}"` };
 }
 
 /** Archive (admins): DELETE keeps the incident and its history, hidden from everyone but admins. */
-export function archiveIncident(id) {
-  return request("DELETE", `/api/incidents/${encodeURIComponent(id)}`);
+export function archiveIncident(id, { version } = {}) {
+  return request("DELETE", `/api/incidents/${encodeURIComponent(id)}`, { headers: ifMatch(version) });
 }
 
-export function restoreIncident(id) {
-  return request("POST", `/api/incidents/${encodeURIComponent(id)}/restore`);
+export function restoreIncident(id, { version } = {}) {
+  return request("POST", `/api/incidents/${encodeURIComponent(id)}/restore`, { headers: ifMatch(version) });
 }
 
 /** One page of the incident's timeline, oldest first: {items, total, page, limit, pages}. */

@@ -619,7 +619,7 @@ async function archive() {
   view.archiveMessages.replaceChildren();
   setButtonBusy(view.archiveConfirm, true);
   try {
-    const archived = await archiveIncident(incident.id);
+    const archived = await archiveIncident(incident.id, { version: incident.version });
     window.bootstrap.Modal.getOrCreateInstance(view.archiveModal).hide();
     view.archiveModal.addEventListener("hidden.bs.modal", () => view.restoreButton.focus(), { once: true });
     view.formMessages.replaceChildren();
@@ -627,6 +627,13 @@ async function archive() {
     render(archived);
     loadEvents();
   } catch (error) {
+    if (error.status === 412 && error.problem?.current) {
+      applyRemote(error.problem.current); // what changed is on the page now: look, then confirm again
+      view.archiveMessages.replaceChildren(
+        alertBox("warning", "Someone changed the incident in the meantime. Check it, then archive again if you still want to."),
+      );
+      return;
+    }
     view.archiveMessages.replaceChildren(alertBox("danger", error.message, { heading: "The incident was not archived" }));
   } finally {
     setButtonBusy(view.archiveConfirm, false);
@@ -637,11 +644,16 @@ async function restore() {
   view.pageMessages.replaceChildren();
   setButtonBusy(view.restoreButton, true);
   try {
-    const restored = await restoreIncident(incident.id);
+    const restored = await restoreIncident(incident.id, { version: incident.version });
     render(restored);
     pageMessage("success", `Incident #${restored.id} restored.`);
     loadEvents();
   } catch (error) {
+    if (error.status === 412 && error.problem?.current) {
+      applyRemote(error.problem.current);
+      pageMessage("warning", "Someone changed the incident in the meantime. Check it, then restore again if you still want to.");
+      return;
+    }
     view.pageMessages.replaceChildren(alertBox("danger", error.message, { heading: "The incident was not restored" }));
   } finally {
     setButtonBusy(view.restoreButton, false);
