@@ -124,7 +124,8 @@ async def create_incident(
 
     if idempotency_key is not None:
         return await _at_most_once(request, session, actor.user, idempotency_key, data, create, with_etag=True)
-    read, response.headers["Location"] = await create()
+    read, location = await create()
+    response.headers["Location"] = location
     return _with_etag(response, read)
 
 

@@ -7,11 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.database import utcnow
-from app.models import IdempotencyKey, IncidentEvent, Role
+from app.database import create_async_db_engine, create_session_factory, utcnow
+from app.errors import AppError
+from app.models import IdempotencyKey, Incident, IncidentEvent, Role
+from app.services import idempotency
 from app.services.idempotency import fingerprint
 from tests.api.helpers import API, assert_invalid, assert_problem, count_incidents, incident_payload, make_incident
 from tests.api.test_versions import run_together
+from tests.conftest import run_async
 
 KEY = "create-7f3c2a"
 
@@ -42,6 +45,7 @@ def test_the_same_key_replays_the_first_answer_and_creates_nothing(client, db_se
     )
     assert first.headers["location"] == again.headers["location"]
     assert again.headers["etag"] == first.headers["etag"] == '"1"'
+    assert client.get(first.headers["location"]).json() == first.json()  # the incident as every answer shows it
     assert count_incidents(db_session) == 1
     assert count_events(db_session, "created") == 1
 
@@ -264,3 +268,47 @@ def test_a_note_on_a_missing_incident_claims_no_key(client, db_session):
     assert_problem(client.post(f"{API}999/notes", json={"text": "n"}, headers={"Idempotency-Key": KEY}), 404)
 
     assert stored_keys(db_session) == []
+
+
+# --- the claim, seen from a concurrent request -----------------------------------------------------------------
+
+
+def test_a_claim_is_seen_by_a_concurrent_request_before_the_first_commits_and_a_failure_releases_it(
+    database_url, accounts, db_session
+):
+    """The first request claims the key and writes its incident, not yet committed: a second request with the key
+    gets 409. The first then fails: its work is rolled back and the key released, so the next request claims it."""
+    user_id = accounts[Role.RESPONDER].id
+    body = fingerprint({"title": "t"})
+    outcomes = []
+
+    async def second_request(factory):
+        try:
+            await idempotency.claim(factory, user_id, KEY, "POST", "/api/incidents", body)
+        except AppError as exc:
+            outcomes.append(exc.status)
+
+    async def scenario():
+        engine = create_async_db_engine(database_url)
+        factory = create_session_factory(engine)
+        try:
+            async with factory() as request_session:
+                first = await idempotency.claim(factory, user_id, KEY, "POST", "/api/incidents", body)
+                await second_request(factory)
+                request_session.add(Incident(title="t", service="s", severity="SEV1", status="OPEN", status_rank=0))
+                await request_session.flush()  # written, not committed
+                if engine.dialect.name != "sqlite":  # SQLite: a second writer would wait for the first's commit
+                    await second_request(factory)
+                # Released after the write: the release must not wait for the request's own locks.
+                await idempotency.release(request_session, factory, first.key_id)
+            again = await idempotency.claim(factory, user_id, KEY, "POST", "/api/incidents", body)
+            outcomes.append((again.key_id is not None, again.answer))
+        finally:
+            await engine.dispose()
+
+    run_async(scenario())
+
+    in_flight = [409] if "sqlite" in database_url else [409, 409]
+    assert outcomes == [*in_flight, (True, None)]
+    assert count_incidents(db_session) == 0  # the failed request's incident was rolled back
+    assert [(row.status_code, row.body) for row in stored_keys(db_session)] == [(None, None)]
