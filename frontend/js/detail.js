@@ -729,10 +729,24 @@ function startLive() {
   });
   live.addEventListener("removed", ({ detail }) => {
     if (!incident || String(detail.incidentId) !== String(incident.id)) return;
+    const edited = !view.editCard.hidden && Object.keys(changedFields(readRaw(view.form), base.values)).length > 0;
+    const noted = !view.noteSection.hidden && view.note.value.trim() !== "";
     removed = true;
     hideMerge();
     renderControls();
-    pageMessage("warning", "An admin archived this incident while you were reading it: it can no longer be changed.");
+    // What the reader typed stays on the page, read only, to be copied.
+    view.editCard.hidden = !edited;
+    view.noteSection.hidden = !noted;
+    for (const form of [view.form, view.noteForm]) {
+      for (const input of form.querySelectorAll("input, textarea")) input.readOnly = true;
+      for (const input of form.querySelectorAll("select, button")) input.disabled = true;
+    }
+    pageMessage(
+      "warning",
+      edited || noted
+        ? "An admin archived this incident while you were reading it: it can no longer be changed. What you typed is still below, to copy."
+        : "An admin archived this incident while you were reading it: it can no longer be changed.",
+    );
   });
   live.addEventListener("resync", async () => {
     if (!incident) return;
