@@ -413,3 +413,22 @@ def test_a_client_that_cannot_keep_up_is_dropped_4408_and_resumes(database_url, 
         assert titles == [f"Burst {n}" for n in range(5)]
     finally:
         clear_tables(db_engine)
+
+
+def test_with_redis_unreachable_writes_succeed_and_the_process_still_delivers(database_url, db_engine, accounts):
+    """REDIS_URL names a port nobody listens on: every write still commits, and this process's clients still get
+    its changes (its own doorbell needs no Redis)."""
+    from tests.conftest import clear_tables
+
+    settings = Settings(database_url=database_url, app_env="test", cors_origins=[], redis_url="redis://127.0.0.1:9/0")
+    app = create_app(settings)
+    sockets = Sockets()
+    try:
+        with TestClient(app, headers=accounts[Role.RESPONDER].headers) as client:
+            ws, _ = sockets.ready(client, accounts[Role.VIEWER].token)
+            made = [make_incident(client, title=f"While Redis is down {n}") for n in range(3)]
+            got = [receive(ws)["incident"] for _ in range(3)]
+            sockets.leave(ws)
+        assert got == made
+    finally:
+        clear_tables(db_engine)
