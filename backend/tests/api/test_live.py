@@ -432,3 +432,18 @@ def test_with_redis_unreachable_writes_succeed_and_the_process_still_delivers(da
         assert got == made
     finally:
         clear_tables(db_engine)
+
+
+def test_an_export_is_not_a_live_event(clients, accounts, sockets):
+    """An export writes an audit event with no incident: it is in the audit log, not in the live feed."""
+    ws, cursor = sockets.ready(clients[Role.ADMIN], accounts[Role.ADMIN].token)
+    try:
+        response = clients[Role.VIEWER].get("/api/incidents/export")
+        assert response.status_code == 200, response.text
+        assert clients[Role.ADMIN].get("/api/audit").json()["items"][0]["action"] == "exported"
+        incident = make_incident(clients[Role.RESPONDER])
+        message = receive(ws)
+    finally:
+        sockets.leave(ws)
+    assert message["incident"] == incident
+    assert outbox.decode_cursor(message["cursor"]) == outbox.decode_cursor(cursor) + 1
