@@ -413,3 +413,37 @@ def test_a_client_that_cannot_keep_up_is_dropped_4408_and_resumes(database_url, 
         assert titles == [f"Burst {n}" for n in range(5)]
     finally:
         clear_tables(db_engine)
+
+
+def test_with_redis_unreachable_writes_succeed_and_the_process_still_delivers(database_url, db_engine, accounts):
+    """REDIS_URL names a port nobody listens on: every write still commits, and this process's clients still get
+    its changes (its own doorbell needs no Redis)."""
+    from tests.conftest import clear_tables
+
+    settings = Settings(database_url=database_url, app_env="test", cors_origins=[], redis_url="redis://127.0.0.1:9/0")
+    app = create_app(settings)
+    sockets = Sockets()
+    try:
+        with TestClient(app, headers=accounts[Role.RESPONDER].headers) as client:
+            ws, _ = sockets.ready(client, accounts[Role.VIEWER].token)
+            made = [make_incident(client, title=f"While Redis is down {n}") for n in range(3)]
+            got = [receive(ws)["incident"] for _ in range(3)]
+            sockets.leave(ws)
+        assert got == made
+    finally:
+        clear_tables(db_engine)
+
+
+def test_an_export_is_not_a_live_event(clients, accounts, sockets):
+    """An export writes an audit event with no incident: it is in the audit log, not in the live feed."""
+    ws, cursor = sockets.ready(clients[Role.ADMIN], accounts[Role.ADMIN].token)
+    try:
+        response = clients[Role.VIEWER].get("/api/incidents/export")
+        assert response.status_code == 200, response.text
+        assert clients[Role.ADMIN].get("/api/audit").json()["items"][0]["action"] == "exported"
+        incident = make_incident(clients[Role.RESPONDER])
+        message = receive(ws)
+    finally:
+        sockets.leave(ws)
+    assert message["incident"] == incident
+    assert outbox.decode_cursor(message["cursor"]) == outbox.decode_cursor(cursor) + 1
