@@ -93,12 +93,13 @@ class FrontendHandler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         origin = urlsplit(self.api_url)
         api_origin = f"{origin.scheme}://{origin.netloc}"
+        live_origin = f"{'wss' if origin.scheme == 'https' else 'ws'}://{origin.netloc}"  # the live feed
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "same-origin")
         self.send_header(
             "Content-Security-Policy",
             "default-src 'self'; "
-            f"connect-src 'self' {api_origin}; "
+            f"connect-src 'self' {api_origin} {live_origin}; "
             "img-src 'self' data:; "
             "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
         )

@@ -41,6 +41,25 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(20, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
 
+    # The live feed (/api/live). With REDIS_URL, a change made through one API process reaches the clients of every
+    # other process; without it each process hears only its own writes (the database still holds every change, so
+    # the slow poll below finds the others' too, LIVE_POLL_SECONDS late).
+    redis_url: str = ""
+    # Prefix of the Redis channel, so that several deployments (or test runs) can share one Redis.
+    redis_prefix: str = Field("incident-tracker", min_length=1, max_length=100)
+    # How often a process reads the outbox without being told to (a lost doorbell only delays by this much).
+    live_poll_seconds: float = Field(2.0, gt=0, le=60)
+    # A connection that says nothing this long after connecting is closed (4401).
+    live_auth_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # An application {"type": "ping"} after this many seconds without a message, so proxies keep the socket open.
+    live_ping_seconds: float = Field(25.0, gt=0, le=300)
+    # How often a process checks its connections' accounts (deactivated, new password, new role); at most 10 s.
+    live_account_check_seconds: float = Field(5.0, gt=0, le=10)
+    # Messages waiting for one connection; past it the client is too slow and is dropped (4408).
+    live_queue_size: int = Field(1000, ge=1)
+    # How many changes the outbox keeps for a client that resumes; one resuming from before them gets `resync`.
+    live_retention_changes: int = Field(100_000, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _anchor_sqlite_path(cls, value: str) -> str:

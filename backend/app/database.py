@@ -158,8 +158,9 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info["wrote"] = True
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AppSession)
+def create_session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the app; `info` is copied into each session's `info` (the live feed's doorbell)."""
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AppSession, info=info or {})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -11,23 +11,29 @@ from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
+from app.live import LiveHub
 from app.request_id import RequestIdMiddleware
-from app.routes import audit, auth, export, health, incidents, users
+from app.routes import audit, auth, export, health, incidents, live, users
 from app.schemas import PreconditionFailedProblem, Problem
+from app.services import outbox
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_async_db_engine(settings.database_url, echo=settings.sql_echo)
 
-    session_factory = create_session_factory(engine)
+    hub = LiveHub(engine, settings)
+    # Every commit that carries a live event rings the live feed's doorbell (services/outbox.py).
+    session_factory = create_session_factory(engine, info={outbox.DOORBELL: hub.ring})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             await bootstrap.start_up(session_factory, settings)
+            await hub.start()
             yield
         finally:  # also when start-up refuses: its connections belong to this event loop
+            await hub.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -39,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.live = hub
 
     # The last added is the outermost: request id, then CORS, then the answer to unexpected errors, so that a 500 or
     # 503 carries the request id and the CORS headers like any other answer.
@@ -53,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     # export before incidents: `/api/incidents/export` must not be taken for `/api/incidents/{incident_id}`.
-    for module in (health, auth, export, incidents, users, audit):
+    for module in (health, auth, export, incidents, users, audit, live):
         app.include_router(module.router)
     _register_problem_schema(app)
     return app

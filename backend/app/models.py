@@ -319,3 +319,38 @@ class IdempotencyKey(Base):
     body: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- The live feed ---------------------------------------------------------------------------------------------
+
+# MEDIUMTEXT on MySQL: an update of a 10,000-character description carries it twice (old and new), in UTF-8.
+LIVE_JSON = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+class LiveEvent(Base):
+    """The outbox of the live feed: one row per audit event of an incident, written in the change's transaction
+    (services/outbox.py) with what its message needs after the change, as the API serialises it. `position` is
+    the change's place in commit order (numbered under `live_sequence`'s row lock, taken last before commit), so
+    a client that resumes after a position misses nothing. Pruned to the newest LIVE_RETENTION_CHANGES."""
+
+    __tablename__ = "live_events"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    incident_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    # Whether the incident is archived after the change: such an incident reaches only admins.
+    archived: Mapped[bool] = mapped_column(Boolean)
+    event: Mapped[str] = mapped_column(LIVE_JSON)  # EventRead as JSON
+    incident: Mapped[str] = mapped_column(LIVE_JSON)  # IncidentRead as JSON
+
+
+class LiveSequence(Base):
+    """One row: the last position given to a live event. Raising it locks the row until commit, so positions
+    follow commit order."""
+
+    __tablename__ = "live_sequence"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger)

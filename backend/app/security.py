@@ -45,6 +45,7 @@ class InvalidToken(Exception):
 class TokenClaims:
     subject: str
     version: int
+    expires_at: float  # POSIX seconds
 
 
 def decode_access_token(token: str, secret_key: str) -> TokenClaims:
@@ -56,4 +57,4 @@ def decode_access_token(token: str, secret_key: str) -> TokenClaims:
     subject, version = claims["sub"], claims["ver"]
     if not isinstance(subject, str) or not subject or type(version) is not int:
         raise InvalidToken("malformed sub or ver claim")
-    return TokenClaims(subject, version)
+    return TokenClaims(subject, version, float(claims["exp"]))

@@ -212,6 +212,11 @@ function sessionExpired() {
   location.replace(loginUrl());
 }
 
+/** The live connection was refused its token (closed with 4401): the same as a 401 on a call. */
+export function liveSessionExpired() {
+  sessionExpired();
+}
+
 /** Signed out when the page opens: go to sign in now, coming back here afterwards. */
 export function redirectToLogin() {
   if (leaving) return;
@@ -241,8 +246,8 @@ const NEVER = new Promise(() => {});
 // Requests
 
 // The one place where request headers are built.
-function buildHeaders({ json = false, form = false, auth = true } = {}) {
-  const headers = { Accept: "application/json, application/problem+json" };
+function buildHeaders({ json = false, form = false, auth = true, extra = {} } = {}) {
+  const headers = { Accept: "application/json, application/problem+json", ...extra };
   if (json) headers["Content-Type"] = "application/json";
   if (form) headers["Content-Type"] = "application/x-www-form-urlencoded";
   const token = auth ? getToken() : null;
@@ -274,7 +279,7 @@ function retryAfterSeconds(response) {
  * One API call. `auth: false` for the sign-in itself: no token is sent and a 401 is an ordinary error
  * (wrong password) instead of an expired session. `form` sends URL-encoded fields instead of JSON.
  */
-async function request(method, path, { query, body, form, signal, auth = true } = {}) {
+async function request(method, path, { query, body, form, signal, auth = true, headers = {} } = {}) {
   if (auth && getToken() === null) {
     sessionExpired(); // the token is gone: no point asking the API
     return NEVER;
@@ -284,7 +289,7 @@ async function request(method, path, { query, body, form, signal, auth = true } 
   try {
     response = await fetch(url, {
       method,
-      headers: buildHeaders({ json: body !== undefined, form: form !== undefined, auth }),
+      headers: buildHeaders({ json: body !== undefined, form: form !== undefined, auth, extra: headers }),
       body: form !== undefined ? new URLSearchParams(form) : body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
@@ -359,22 +364,43 @@ export function getIncident(id, { archived = false, signal } = {}) {
   });
 }
 
-export function createIncident(data) {
-  return request("POST", "/api/incidents/", { body: data });
+/**
+ * A fresh Idempotency-Key: sent again with a retry of the same request, so that the API answers it once.
+ * crypto.randomUUID() needs a secure context (https or localhost); elsewhere 128 random bits in hex.
+ */
+export function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-/** PATCH only the fields in `patch`. */
-export function updateIncident(id, patch) {
-  return request("PATCH", `/api/incidents/${encodeURIComponent(id)}`, { body: patch });
+function idempotencyHeaders(key) {
+  return key ? { "Idempotency-Key": key } : {};
+}
+
+/** POST a new incident; the same `idempotencyKey` on a retry never makes a second one. */
+export function createIncident(data, { idempotencyKey } = {}) {
+  return request("POST", "/api/incidents/", { body: data, headers: idempotencyHeaders(idempotencyKey) });
+}
+
+/**
+ * PATCH only the fields in `patch`, against the incident's `version` the reader saw (If-Match). Someone
+ * else's save in between: an ApiError 412 whose `problem.current` is the incident as it is now.
+ */
+export function updateIncident(id, patch, { version } = {}) {
+  return request("PATCH", `/api/incidents/${encodeURIComponent(id)}`, { body: patch, headers: ifMatch(version) });
+}
+
+function ifMatch(version) {
+  return version === undefined || version === null ? {} : { "If-Match": `"${version}"` };
 }
 
 /** Archive (admins): DELETE keeps the incident and its history, hidden from everyone but admins. */
-export function archiveIncident(id) {
-  return request("DELETE", `/api/incidents/${encodeURIComponent(id)}`);
+export function archiveIncident(id, { version } = {}) {
+  return request("DELETE", `/api/incidents/${encodeURIComponent(id)}`, { headers: ifMatch(version) });
 }
 
-export function restoreIncident(id) {
-  return request("POST", `/api/incidents/${encodeURIComponent(id)}/restore`);
+export function restoreIncident(id, { version } = {}) {
+  return request("POST", `/api/incidents/${encodeURIComponent(id)}/restore`, { headers: ifMatch(version) });
 }
 
 /** One page of the incident's timeline, oldest first: {items, total, page, limit, pages}. */
@@ -395,8 +421,12 @@ export async function listAllEvents(id, { archived = false, signal } = {}) {
   }
 }
 
-export function addNote(id, text) {
-  return request("POST", `/api/incidents/${encodeURIComponent(id)}/notes`, { body: { text } });
+/** POST a note; the same `idempotencyKey` on a retry never adds it twice. */
+export function addNote(id, text, { idempotencyKey } = {}) {
+  return request("POST", `/api/incidents/${encodeURIComponent(id)}/notes`, {
+    body: { text },
+    headers: idempotencyHeaders(idempotencyKey),
+  });
 }
 
 export function health({ signal } = {}) {
@@ -412,6 +442,14 @@ export function health({ signal } = {}) {
  */
 export function createDownloadTicket(path, query) {
   return request("POST", "/api/download-tickets", { body: { path, query } });
+}
+
+// ---------------------------------------------------------------------------
+// The live feed (live.js opens it; this is where its address comes from)
+
+/** ws(s)://<the API's host>/api/live: the API base with its scheme swapped. */
+export function liveUrl() {
+  return `${BASE_URL.replace(/^http/i, "ws")}/api/live`;
 }
 
 /** The absolute address of a path the API answered (a ticketed download's `url`). */

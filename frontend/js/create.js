@@ -1,7 +1,7 @@
 // The "New incident" form: client-side checks first, then POST; the API's 422 lands on the fields.
 // Only responders and admins get the form; a viewer is told why not.
 
-import { createIncident, currentPageUrl, onSessionExpired } from "./api.js";
+import { createIncident, currentPageUrl, newIdempotencyKey, onSessionExpired } from "./api.js";
 import { alertBox, session } from "./dom.js";
 import { listPageUrl } from "./list-state.js";
 import {
@@ -24,6 +24,10 @@ const form = document.querySelector("#incident-form");
 const messages = document.querySelector("#form-messages");
 const loading = document.querySelector("#loading");
 const notAllowed = document.querySelector("#not-allowed");
+
+// The Idempotency-Key of the last attempt and what it sent: sending the same incident again (a double click, a
+// retry after a lost answer) reuses the key, so the API makes it once; a changed form is a new request.
+let attempt = null;
 
 // "Incidents" and "Cancel" return to the list as it was left.
 for (const link of document.querySelectorAll("a.back-to-list")) {
@@ -48,7 +52,10 @@ async function submit(event) {
 
   setBusy(form, true);
   try {
-    const incident = await createIncident(newIncidentFromForm());
+    const data = newIncidentFromForm();
+    const body = JSON.stringify(data);
+    if (attempt?.body !== body) attempt = { body, key: newIdempotencyKey() };
+    const incident = await createIncident(data, { idempotencyKey: attempt.key });
     session.set(FLASH_KEY, `Incident #${incident.id} created.`);
     location.assign(`detail.html?id=${encodeURIComponent(incident.id)}`);
   } catch (error) {

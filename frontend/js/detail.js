@@ -7,6 +7,7 @@ import {
   currentPageUrl,
   getIncident,
   listAllEvents,
+  newIdempotencyKey,
   onSessionExpired,
   restoreIncident,
   updateIncident,
@@ -23,6 +24,7 @@ import {
   timeElement,
 } from "./dom.js";
 import {
+  FIELDS,
   FLASH_KEY,
   changedFields,
   clearErrorsOnEdit,
@@ -37,9 +39,10 @@ import {
   validate,
 } from "./forms.js";
 import { listPageUrl } from "./list-state.js";
+import { connectLive } from "./live.js";
 import { can } from "./roles.js";
 import { startSignedInPage } from "./session.js";
-import { eventCountText, eventItem } from "./timeline.js";
+import { eventCountText, eventItem, fieldLabel, valueText } from "./timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
@@ -67,6 +70,8 @@ const view = {
   noteForm: $("#note-form"),
   note: $("#note"),
   noteMessages: $("#note-messages"),
+  mergePrompt: $("#merge-prompt"),
+  liveStatus: $("#live-status"),
 };
 const field = (name) => document.querySelector(`[data-field="${name}"]`);
 
@@ -78,6 +83,12 @@ let user = null; // the signed-in user ({display_name, role, ...}), null if the 
 let incident = null; // the server's last answer
 let events = []; // the timeline, oldest first
 let eventsRequest = null;
+// What the reader's edits are relative to: the version to send as If-Match and, field by field, the value the
+// reader started from. Fields they are not editing follow every live change; a field they are editing keeps
+// the value it started from (and the version stays behind) until they save, take the other's value or discard.
+let base = { version: null, values: {} };
+let removed = false; // archived by an admin while open (this reader may no longer see it)
+let noteAttempt = null; // {text, key}: a retried note keeps its Idempotency-Key
 
 const isArchived = () => Boolean(incident?.archived_at);
 
@@ -114,7 +125,7 @@ function syncAddress() {
 
 /** Show or hide what the role may use on this incident (the API enforces the same). */
 function renderControls() {
-  const archived = isArchived();
+  const archived = isArchived() || removed;
   view.editCard.hidden = archived || !can(user, "edit");
   view.noteSection.hidden = archived || !can(user, "note");
   view.archiveButton.hidden = archived || !can(user, "archive");
@@ -128,7 +139,8 @@ function renderControls() {
   }
 }
 
-function render(data) {
+/** Everything shown about the incident except the edit form's values. */
+function renderIncident(data) {
   incident = data;
   document.title = `#${data.id} ${data.title} · Incident Tracker`;
 
@@ -161,10 +173,21 @@ function render(data) {
   }
   field("archive-title").textContent = `#${data.id} ${data.title}`;
 
-  fillForm(view.form, data);
   renderControls();
   syncAddress();
   show("incident");
+}
+
+/** Show the incident and put all of it in the form: the reader starts editing from this version. */
+function render(data) {
+  renderIncident(data);
+  fillForm(view.form, data);
+  setBase(data);
+  clearAllChangedMarks();
+}
+
+function setBase(data) {
+  base = { version: data.version ?? null, values: Object.fromEntries(FIELDS.map((name) => [name, data[name] ?? null])) };
 }
 
 function showLoadError(error, id) {
@@ -207,7 +230,10 @@ async function loadEvents() {
   try {
     const loaded = await listAllEvents(incident.id, { archived: isArchived(), signal: controller.signal });
     if (eventsRequest !== controller) return;
-    events = loaded;
+    // Events that came live while the pages were read stay (the newer ones the pages did not have yet).
+    const ids = new Set(loaded.map((item) => item.id));
+    const last = loaded.length ? loaded[loaded.length - 1].id : 0;
+    events = [...loaded, ...events.filter((item) => !ids.has(item.id) && item.id > last)];
     renderEvents();
   } catch (error) {
     if (error.name === "AbortError" || eventsRequest !== controller) return;
@@ -257,25 +283,37 @@ async function load(id) {
 // ---------------------------------------------------------------------------
 // Editing
 
-async function save(event) {
-  event.preventDefault();
+function save(event) {
+  event?.preventDefault();
   view.formMessages.replaceChildren();
   view.pageMessages.replaceChildren();
   clearServerErrors(view.form);
   if (!validate(view.form)) return;
+  if (!mergeChoicesMade()) return;
+  send();
+}
 
-  const patch = changedFields(readRaw(view.form), incident);
+/** PATCH what the reader changed, against the version they started from (always with If-Match). */
+async function send({ merged = false } = {}) {
+  const patch = changedFields(readRaw(view.form), base.values);
   if (Object.keys(patch).length === 0) {
-    view.formMessages.replaceChildren(alertBox("info", "No changes to save"));
+    hideMerge();
+    view.formMessages.replaceChildren(alertBox("info", merged ? "Nothing left to save: your changes were already there" : "No changes to save"));
     return;
   }
 
   setBusy(view.form, true);
   try {
-    render(await updateIncident(incident.id, patch));
-    view.formMessages.replaceChildren(alertBox("success", "Saved"));
+    const saved = await updateIncident(incident.id, patch, { version: base.version });
+    hideMerge();
+    render(saved);
+    view.formMessages.replaceChildren(alertBox("success", merged ? "Saved, together with the other changes" : "Saved"));
     loadEvents(); // the change is now in the timeline
   } catch (error) {
+    if (error.status === 412) {
+      await conflict(error.problem?.current ?? null);
+      return;
+    }
     showApiError(view.form, view.formMessages, error, "The changes were not saved");
   } finally {
     setBusy(view.form, false);
@@ -287,7 +325,258 @@ function discard(event) {
   view.formMessages.replaceChildren();
   clearServerErrors(view.form);
   view.form.classList.remove("was-validated");
-  fillForm(view.form, incident);
+  hideMerge();
+  render(incident);
+}
+
+// ---------------------------------------------------------------------------
+// Someone else's change while the reader edits
+
+function control(name) {
+  return view.form.elements.namedItem(name);
+}
+
+/** How a field's value reads in a message ("Mitigated", "—" for nothing). */
+function shownValue(name, value) {
+  return valueText(name, value);
+}
+
+function clearChangedMark(name) {
+  const input = control(name);
+  input?.classList.remove("is-changed-underneath");
+  view.form.querySelector(`.changed-underneath[data-field-changed="${name}"]`)?.remove();
+}
+
+function clearAllChangedMarks() {
+  for (const name of FIELDS) clearChangedMark(name);
+}
+
+/** Under a field the reader is editing: "Ada Admin changed this to "X" while you were editing". */
+function markChanged(name, value, by) {
+  const input = control(name);
+  if (!input) return;
+  const existing = view.form.querySelector(`.changed-underneath[data-field-changed="${name}"]`);
+  const who = by ?? existing?.dataset.by ?? "Someone else";
+  existing?.remove();
+  const take = el(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-link btn-sm p-0 align-baseline",
+      onclick: () => {
+        input.value = value ?? "";
+        base.values[name] = value;
+        clearChangedMark(name);
+        reconcile();
+      },
+    },
+    "Take theirs",
+  );
+  const mark = el(
+    "div",
+    { class: "changed-underneath", dataset: { fieldChanged: name, by: who }, role: "status" },
+    icon("exclamation-triangle-fill", "me-1"),
+    `${who} changed this to “${shownValue(name, value)}” while you were editing. `,
+    take,
+  );
+  input.classList.add("is-changed-underneath");
+  const feedback = document.getElementById(`${input.id}-feedback`);
+  (feedback ?? input).after(mark);
+}
+
+/**
+ * Bring the form in line with `incident` (the latest): a field the reader is not editing takes the new value; one
+ * they are editing (changed, or focused) is left alone and marked when the new value is not what it started
+ * from. The version the reader edits against moves on only when nothing is marked.
+ */
+function reconcile(by = null) {
+  if (!incident || view.editCard.hidden) return;
+  const dirty = changedFields(readRaw(view.form), base.values);
+  let behind = false;
+  for (const name of FIELDS) {
+    const input = control(name);
+    if (!input) continue;
+    const latest = incident[name] ?? null;
+    const editing = name in dirty || document.activeElement === input;
+    if (!editing) {
+      if (input.value !== (latest ?? "")) input.value = latest ?? "";
+      base.values[name] = latest;
+      clearChangedMark(name);
+    } else if (name in dirty && dirty[name] === latest) {
+      base.values[name] = latest; // the saved value is what the reader typed (their own save, or the same idea)
+      clearChangedMark(name);
+    } else if (latest !== (base.values[name] ?? null)) {
+      markChanged(name, latest, by);
+      behind = true;
+    } else if (view.form.querySelector(`.changed-underneath[data-field-changed="${name}"]`)) {
+      behind = true;
+    }
+  }
+  if (!behind) base.version = incident.version ?? null;
+}
+
+/** Flash the shown fields whose value changed. */
+function flashChanged(before, after) {
+  for (const name of ["title", "service", "severity", "status", "description"]) {
+    if ((before?.[name] ?? null) === (after[name] ?? null)) continue;
+    for (const node of [field(name), name === "title" ? field("title-heading") : null]) {
+      if (!node) continue;
+      node.classList.remove("live-updated");
+      void node.offsetWidth;
+      node.classList.add("live-updated");
+    }
+  }
+}
+
+/** The incident as someone else's change left it. */
+function applyRemote(data, by = null) {
+  if (!incident || String(data.id) !== String(incident.id)) return;
+  if (Number.isFinite(data.version) && Number.isFinite(incident.version) && data.version < incident.version) return;
+  const before = incident;
+  renderIncident(data);
+  flashChanged(before, data);
+  if (isArchived()) {
+    hideMerge();
+    return;
+  }
+  reconcile(by);
+}
+
+function addEvent(item) {
+  if (!item || events.some((known) => known.id === item.id)) return;
+  events = [...events, item].sort((a, b) => a.id - b.id);
+  renderEvents();
+  view.events.querySelector(`[data-event-id="${CSS.escape(String(item.id))}"]`)?.classList.add("live-updated");
+}
+
+// ---------------------------------------------------------------------------
+// A stale save (412): the merge prompt
+
+/**
+ * The save was refused: someone saved in between. Field by field: what only they changed is taken, what only
+ * the reader changed is kept, and where both changed, the reader chooses. The form holds the reader's values
+ * until then; the next save goes against the version `current` is.
+ */
+async function conflict(current) {
+  if (!current) {
+    try {
+      current = await getIncident(incident.id, { archived: isArchived() });
+    } catch (error) {
+      showApiError(view.form, view.formMessages, error, "The changes were not saved");
+      return;
+    }
+  }
+  const raw = readRaw(view.form);
+  const mine = changedFields(raw, base.values);
+  const started = base.values;
+  const conflicts = [];
+  renderIncident(current);
+  for (const name of FIELDS) {
+    const input = control(name);
+    if (!input) continue;
+    const theirs = current[name] ?? null;
+    const theyChanged = theirs !== (started[name] ?? null);
+    if (!(name in mine)) {
+      input.value = theirs ?? ""; // only they changed it (or nobody): take it
+    } else if (theyChanged && mine[name] !== theirs) {
+      conflicts.push({ name, mine: raw[name], theirs });
+    }
+  }
+  setBase(current);
+  clearAllChangedMarks();
+  if (conflicts.length === 0) {
+    hideMerge();
+    await send({ merged: true });
+    return;
+  }
+  showMerge(conflicts, current.updated_by ? current.updated_by.display_name : "Someone else");
+}
+
+function hideMerge() {
+  view.mergePrompt.hidden = true;
+  view.mergePrompt.replaceChildren();
+}
+
+function mergeChoicesMade() {
+  if (view.mergePrompt.hidden) return true;
+  const open = [...view.mergePrompt.querySelectorAll("fieldset[data-merge-field]")].filter(
+    (set) => !set.querySelector("input:checked"),
+  );
+  if (open.length === 0) return true;
+  view.mergePrompt.querySelector(".merge-missing").hidden = false;
+  open[0].querySelector("input")?.focus();
+  return false;
+}
+
+function showMerge(conflicts, who) {
+  const rows = conflicts.map(({ name, mine, theirs }) => {
+    const input = control(name);
+    const id = `merge-${name}`;
+    const choose = (value) => () => {
+      input.value = value;
+      input.dispatchEvent(new Event("input", { bubbles: true })); // clears a server error mark
+      view.mergePrompt.querySelector(".merge-missing").hidden = true;
+    };
+    return el(
+      "fieldset",
+      { class: "merge-field", dataset: { mergeField: name } },
+      el("legend", { class: "h6 mb-2" }, fieldLabel(name)),
+      el(
+        "div",
+        { class: "row g-2 mb-2" },
+        el(
+          "div",
+          { class: "col-sm-6" },
+          el("div", { class: "small text-body-secondary" }, `Theirs (${who})`),
+          el("div", { class: "merge-value merge-theirs" }, shownValue(name, theirs)),
+        ),
+        el(
+          "div",
+          { class: "col-sm-6" },
+          el("div", { class: "small text-body-secondary" }, "Yours"),
+          el("div", { class: "merge-value merge-mine" }, shownValue(name, name === "status" || name === "severity" ? mine : mine.trim() || null)),
+        ),
+      ),
+      el(
+        "div",
+        { class: "d-flex gap-3" },
+        el(
+          "div",
+          { class: "form-check" },
+          el("input", { class: "form-check-input", type: "radio", name: id, id: `${id}-mine`, value: "mine", onchange: choose(mine) }),
+          el("label", { class: "form-check-label", for: `${id}-mine` }, "Keep mine"),
+        ),
+        el(
+          "div",
+          { class: "form-check" },
+          el("input", { class: "form-check-input", type: "radio", name: id, id: `${id}-theirs`, value: "theirs", onchange: choose(theirs ?? "") }),
+          el("label", { class: "form-check-label", for: `${id}-theirs` }, "Take theirs"),
+        ),
+      ),
+    );
+  });
+  const heading = el("h3", { class: "h6 alert-heading", tabindex: "-1" }, `${who} saved changes while you were editing`);
+  view.mergePrompt.replaceChildren(
+    el(
+      "div",
+      { class: "alert alert-warning mb-3", role: "group", "aria-label": "Resolve the conflicting changes" },
+      heading,
+      el(
+        "p",
+        { class: "small mb-3" },
+        "Their other changes are in the form now, and yours are kept. Where you both changed a field, choose which to keep, then save.",
+      ),
+      rows,
+      el("p", { class: "merge-missing small text-danger mt-2 mb-0", hidden: true }, "Choose “Keep mine” or “Take theirs” for every field."),
+      el(
+        "div",
+        { class: "mt-3" },
+        el("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => save() }, "Save my choices"),
+      ),
+    ),
+  );
+  view.mergePrompt.hidden = false;
+  heading.focus();
 }
 
 // ---------------------------------------------------------------------------
@@ -302,7 +591,10 @@ async function submitNote(event) {
 
   setBusy(view.noteForm, true);
   try {
-    const added = await addNote(incident.id, view.note.value.trim());
+    const text = view.note.value.trim();
+    if (noteAttempt?.text !== text) noteAttempt = { text, key: newIdempotencyKey() };
+    const added = await addNote(incident.id, text, { idempotencyKey: noteAttempt.key });
+    noteAttempt = null;
     events = [...events.filter((item) => item.id !== added.id), added];
     renderEvents();
     view.note.value = "";
@@ -327,7 +619,7 @@ async function archive() {
   view.archiveMessages.replaceChildren();
   setButtonBusy(view.archiveConfirm, true);
   try {
-    const archived = await archiveIncident(incident.id);
+    const archived = await archiveIncident(incident.id, { version: incident.version });
     window.bootstrap.Modal.getOrCreateInstance(view.archiveModal).hide();
     view.archiveModal.addEventListener("hidden.bs.modal", () => view.restoreButton.focus(), { once: true });
     view.formMessages.replaceChildren();
@@ -335,6 +627,13 @@ async function archive() {
     render(archived);
     loadEvents();
   } catch (error) {
+    if (error.status === 412 && error.problem?.current) {
+      applyRemote(error.problem.current); // what changed is on the page now: look, then confirm again
+      view.archiveMessages.replaceChildren(
+        alertBox("warning", "Someone changed the incident in the meantime. Check it, then archive again if you still want to."),
+      );
+      return;
+    }
     view.archiveMessages.replaceChildren(alertBox("danger", error.message, { heading: "The incident was not archived" }));
   } finally {
     setButtonBusy(view.archiveConfirm, false);
@@ -345,11 +644,16 @@ async function restore() {
   view.pageMessages.replaceChildren();
   setButtonBusy(view.restoreButton, true);
   try {
-    const restored = await restoreIncident(incident.id);
+    const restored = await restoreIncident(incident.id, { version: incident.version });
     render(restored);
     pageMessage("success", `Incident #${restored.id} restored.`);
     loadEvents();
   } catch (error) {
+    if (error.status === 412 && error.problem?.current) {
+      applyRemote(error.problem.current);
+      pageMessage("warning", "Someone changed the incident in the meantime. Check it, then restore again if you still want to.");
+      return;
+    }
     view.pageMessages.replaceChildren(alertBox("danger", error.message, { heading: "The incident was not restored" }));
   } finally {
     setButtonBusy(view.restoreButton, false);
@@ -362,7 +666,7 @@ async function restore() {
 function keepDraft() {
   if (!incident || isArchived()) return;
   const raw = readRaw(view.form);
-  const edited = !view.editCard.hidden && Object.keys(changedFields(raw, incident)).length > 0;
+  const edited = !view.editCard.hidden && Object.keys(changedFields(raw, base.values)).length > 0;
   const note = view.noteSection.hidden ? "" : view.note.value;
   if (edited || note.trim()) {
     saveDraft(currentPageUrl(), { fields: edited ? raw : null, note });
@@ -402,6 +706,8 @@ view.archiveConfirm.addEventListener("click", archive);
 view.archiveModal.addEventListener("show.bs.modal", () => view.archiveMessages.replaceChildren());
 view.restoreButton.addEventListener("click", restore);
 onSessionExpired(keepDraft);
+// A field left without a change follows the incident again.
+view.form.addEventListener("focusout", () => setTimeout(() => reconcile(), 0));
 setInterval(() => refreshRelativeTimes(view.incident), 60_000);
 
 // Who is signed in (asked while the incident loads); signed out: off to sign in.
@@ -414,7 +720,47 @@ const userReady = startSignedInPage().then(
   },
 );
 
+function startLive() {
+  const live = connectLive({ indicator: view.liveStatus });
+  live.addEventListener("change", ({ detail }) => {
+    if (!incident || String(detail.incident.id) !== String(incident.id)) return;
+    applyRemote(detail.incident, detail.event.actor ? detail.event.actor.display_name : null);
+    addEvent(detail.event);
+  });
+  live.addEventListener("removed", ({ detail }) => {
+    if (!incident || String(detail.incidentId) !== String(incident.id)) return;
+    const edited = !view.editCard.hidden && Object.keys(changedFields(readRaw(view.form), base.values)).length > 0;
+    const noted = !view.noteSection.hidden && view.note.value.trim() !== "";
+    removed = true;
+    hideMerge();
+    renderControls();
+    // What the reader typed stays on the page, read only, to be copied.
+    view.editCard.hidden = !edited;
+    view.noteSection.hidden = !noted;
+    for (const form of [view.form, view.noteForm]) {
+      for (const input of form.querySelectorAll("input, textarea")) input.readOnly = true;
+      for (const input of form.querySelectorAll("select, button")) input.disabled = true;
+    }
+    pageMessage(
+      "warning",
+      edited || noted
+        ? "An admin archived this incident while you were reading it: it can no longer be changed. What you typed is still below, to copy."
+        : "An admin archived this incident while you were reading it: it can no longer be changed.",
+    );
+  });
+  live.addEventListener("resync", async () => {
+    if (!incident) return;
+    try {
+      applyRemote(await getIncident(incident.id, { archived: isArchived() }));
+      loadEvents();
+    } catch {
+      // the next change or a reload shows it
+    }
+  });
+}
+
 if (/^[1-9]\d{0,15}$/.test(idText)) {
+  startLive();
   load(idText);
 } else {
   showNotFound(idText ? `"${idText}" is not a valid incident ID.` : "No incident ID was given.");

@@ -15,6 +15,7 @@ import {
 } from "./dom.js";
 import {
   apiParams,
+  matchesState,
   nextSort,
   pageNumbers,
   rememberListQuery,
@@ -22,6 +23,7 @@ import {
   stateToQuery,
   summaryText,
 } from "./list-state.js";
+import { connectLive } from "./live.js";
 import { can } from "./roles.js";
 import { startSignedInPage } from "./session.js";
 
@@ -46,6 +48,8 @@ const view = {
   summary: $("#summary"),
   limit: $("#limit"),
   pagination: $("#pagination"),
+  newIncidents: $("#new-incidents"),
+  liveStatus: $("#live-status"),
 };
 
 let user = null; // the signed-in user, once known
@@ -53,6 +57,8 @@ let state = readState();
 let lastChange = null; // "search" while the user keeps typing: one history entry per search, not per word
 let inFlight = null; // AbortController of the running request
 let searchTimer = null;
+let shown = new Map(); // id -> the incident as its row on screen shows it
+let pending = new Map(); // id -> "created" | "changed": matching incidents not on screen, counted in the banner
 
 /** The state in the address bar; the archived view only for admins (the API would refuse it). */
 function readState() {
@@ -116,7 +122,7 @@ function incidentRow(incident) {
   const href = `detail.html?id=${encodeURIComponent(incident.id)}${state.archived ? "&archived=1" : ""}`;
   return el(
     "tr",
-    { class: "incident-row", dataset: { href } },
+    { class: "incident-row", dataset: { href, id: String(incident.id) } },
     el("td", { class: "text-body-secondary incident-id" }, `#${incident.id}`),
     el(
       "td",
@@ -253,6 +259,7 @@ function showPage(data) {
   view.table.removeAttribute("aria-busy");
   view.table.classList.remove("is-loading");
   const items = data.items ?? [];
+  shown = new Map(items.map((incident) => [incident.id, incident]));
   replaceChildren(view.rows, items.map(incidentRow));
   view.table.hidden = items.length === 0;
   replaceChildren(view.message, items.length === 0 ? emptyState(data) : null);
@@ -266,11 +273,115 @@ function showError(error) {
   view.table.classList.remove("is-loading");
   view.table.hidden = true;
   view.rows.replaceChildren();
+  shown = new Map();
   reserveRows(0);
   view.summary.textContent = "";
   view.pagination.replaceChildren();
   const retry = el("button", { type: "button", class: "btn btn-sm btn-outline-danger", onclick: load }, icon("arrow-clockwise", "me-1"), "Retry");
   replaceChildren(view.message, el("div", { class: "p-3" }, alertBox("danger", error.message, { heading: "Could not load incidents", action: retry })));
+}
+
+// ---------------------------------------------------------------------------
+// Live changes: rows on screen change in place; other matching incidents are counted in the banner, and the
+// page is only read again when the reader asks ("show"), so nothing moves under them.
+
+// What a row shows: a change to anything else (a note, updated_at) leaves the row alone.
+const ROW_FIELDS = ["title", "service", "severity", "status", "archived_at"];
+
+function rowOf(id) {
+  return view.rows.querySelector(`tr.incident-row[data-id="${CSS.escape(String(id))}"]`);
+}
+
+function clearPending() {
+  pending = new Map();
+  renderPending();
+}
+
+function renderPending() {
+  const count = pending.size;
+  view.newIncidents.hidden = count === 0;
+  if (count === 0) {
+    view.newIncidents.replaceChildren();
+    return;
+  }
+  const allNew = [...pending.values()].every((kind) => kind === "created");
+  const noun = allNew ? (count === 1 ? "new incident" : "new incidents") : count === 1 ? "new or changed incident" : "new or changed incidents";
+  replaceChildren(view.newIncidents, icon("arrow-up", "me-1"), `${count} ${noun}, show`);
+}
+
+/** Briefly highlight a row (the class goes when its animation ends). */
+function flash(row) {
+  row.classList.remove("row-updated");
+  void row.offsetWidth; // restart the animation on a second change
+  row.classList.add("row-updated");
+  row.addEventListener("animationend", () => row.classList.remove("row-updated"), { once: true });
+}
+
+function fadeOut(row, id) {
+  shown.delete(id);
+  row.classList.add("row-removed");
+  row.setAttribute("aria-hidden", "true");
+  let gone = false;
+  const remove = () => {
+    if (gone) return;
+    gone = true;
+    row.remove();
+    if (!view.rows.querySelector(".incident-row")) load(); // the page emptied: read it again
+  };
+  row.addEventListener("animationend", remove, { once: true });
+  setTimeout(remove, 1_500); // no animation (reduced motion): go all the same
+}
+
+function markStale(row) {
+  row.classList.add("row-stale");
+  const cell = row.querySelector(".incident-id");
+  if (cell && !cell.querySelector(".stale-mark")) {
+    cell.append(el("span", { class: "stale-mark", title: "No longer matches the filters" }, icon("funnel"), el("span", { class: "visually-hidden" }, "No longer matches the filters")));
+  }
+}
+
+function onChange({ event, incident }) {
+  const id = incident.id;
+  const row = rowOf(id);
+  if (row && !row.classList.contains("row-removed")) {
+    const before = shown.get(id) ?? {};
+    shown.set(id, incident);
+    if (Boolean(incident.archived_at) !== state.archived) {
+      fadeOut(row, id); // archived (or restored) out of this view
+      return;
+    }
+    if (ROW_FIELDS.every((name) => (before[name] ?? null) === (incident[name] ?? null))) return;
+    const next = incidentRow(incident);
+    row.replaceWith(next);
+    if (!matchesState(incident, state)) markStale(next);
+    flash(next);
+    return;
+  }
+  if (!matchesState(incident, state)) {
+    pending.delete(id);
+    renderPending();
+    return;
+  }
+  if (event.action === "note_added") return; // nothing a row shows
+  pending.set(id, pending.get(id) === "created" || event.action === "created" ? "created" : "changed");
+  renderPending();
+}
+
+function onRemoved({ incidentId }) {
+  const row = rowOf(incidentId);
+  if (row && !row.classList.contains("row-removed")) fadeOut(row, incidentId);
+  if (pending.delete(incidentId)) renderPending();
+}
+
+function startLive() {
+  const live = connectLive({ indicator: view.liveStatus });
+  live.addEventListener("change", (event) => onChange(event.detail));
+  live.addEventListener("removed", (event) => onRemoved(event.detail));
+  live.addEventListener("resync", () => load());
+  view.newIncidents.addEventListener("click", () => {
+    load();
+    view.table.scrollIntoView({ block: "nearest" });
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -280,6 +391,7 @@ async function load() {
   inFlight?.abort();
   const controller = new AbortController();
   inFlight = controller;
+  clearPending(); // what the banner counted is in the page being read (or belongs to another view)
   rememberListQuery(location.search);
   showLoading();
   try {
@@ -395,4 +507,5 @@ history.replaceState(null, "", listUrl(state));
 renderControls();
 bindEvents();
 mountExportButton($("#export-csv"), $("#export-message"), () => state);
+startLive();
 load();

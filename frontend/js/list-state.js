@@ -97,6 +97,23 @@ export function apiParams(state) {
   };
 }
 
+/**
+ * Whether `incident` belongs in the list `state` shows: the same filters the API applies (the archived view or
+ * the live one, severity, status, search as a case-insensitive substring of the title or the service).
+ */
+export function matchesState(incident, state) {
+  if (Boolean(incident.archived_at) !== Boolean(state.archived)) return false;
+  if (state.severity.length && !state.severity.includes(incident.severity)) return false;
+  if (state.status.length && !state.status.includes(incident.status)) return false;
+  if (state.search) {
+    const needle = state.search.toLowerCase();
+    const inTitle = String(incident.title ?? "").toLowerCase().includes(needle);
+    const inService = String(incident.service ?? "").toLowerCase().includes(needle);
+    if (!inTitle && !inService) return false;
+  }
+  return true;
+}
+
 /** Clicking a column header: the same column flips the order, a new one starts with its natural order. */
 export function nextSort(state, field) {
   if (state.sort_by === field) {

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from app.models import EventAction, Incident, IncidentEvent, User
 from app.schemas import AuditParams, PageParams
+from app.services import outbox
 from app.services.paging import fetch_page
 
 
@@ -72,6 +73,8 @@ async def record(
         event.created_at = at
     session.add(event)
     await session.flush()
+    if incident is not None:  # an export is in the audit log only, not in the live feed
+        outbox.add(session, event, incident)
     return event
 
 

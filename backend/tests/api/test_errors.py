@@ -440,6 +440,21 @@ def test_preflight_allows_the_token_and_the_request_id_headers(client):
     assert {"authorization", "content-type", "x-request-id"} <= allowed
 
 
+def test_preflight_allows_the_version_and_the_idempotency_headers(client):
+    response = client.options(
+        API,
+        headers={
+            "Origin": "http://localhost:5500",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, content-type, if-match, idempotency-key",
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    allowed = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "if-match", "idempotency-key"} <= allowed
+
+
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:5501", "https://localhost:5500"])
 def test_preflight_from_another_origin_is_not_allowed(client, origin):
     response = preflight(client, origin)
@@ -453,7 +468,7 @@ def test_a_cross_origin_create_exposes_the_location_header(client, db_session):
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "http://localhost:5500"
     exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
-    assert {"location", "x-request-id", "retry-after"} <= exposed
+    assert {"location", "x-request-id", "retry-after", "etag"} <= exposed
     assert count_incidents(db_session) == 1
 
 

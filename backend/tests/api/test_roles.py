@@ -19,6 +19,7 @@ from tests.api.helpers import assert_problem, make_incident
 
 # Served by FastAPI itself for the documentation; public on purpose and not API routes.
 DOCS_ROUTES = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+WEBSOCKET_ROUTES = frozenset({"/api/live"})
 PUBLIC = "public"
 CALLERS = [None, Role.VIEWER, Role.RESPONDER, Role.ADMIN]  # None: anonymous (no token)
 
@@ -44,10 +45,11 @@ def route_policies(route: Any) -> frozenset[Role | str]:
 
 
 def policy_table(application: Any) -> dict[tuple[str, str], frozenset[Role | str]]:
-    """(path, method) -> the policies declared, for every route of the app but the documentation's."""
+    """(path, method) -> the policies declared, for every HTTP route of the app but the documentation's. The live
+    feed's WebSocket is not an HTTP route: its first message authenticates (tests/api/test_live.py)."""
     table = {}
     for route in iter_route_contexts(application.router.routes):
-        if route.path not in DOCS_ROUTES:
+        if route.path not in DOCS_ROUTES and route.path not in WEBSOCKET_ROUTES:
             for method in sorted(route.methods or {"*"}):
                 table[(route.path, method)] = route_policies(route)
     return table

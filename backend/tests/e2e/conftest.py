@@ -24,7 +24,7 @@ from playwright.sync_api import BrowserContext, Page
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import Base, create_async_db_engine
-from app.models import Role, User
+from app.models import LiveSequence, Role, User
 from app.schemas import UserCreate
 from app.services import users as user_service
 from tests.conftest import run_async, skip_unless_ci
@@ -107,6 +107,20 @@ def context(new_context: Callable[..., BrowserContext], request: pytest.FixtureR
     storage = [{"name": TOKEN_KEY, "value": session_value(token)}]
     state = {"cookies": [], "origins": [{"origin": origin, "localStorage": storage} for origin in origins]}
     return new_context(storage_state=state)
+
+
+ContextAs = Callable[[str], BrowserContext]
+
+
+@pytest.fixture
+def context_as(new_context: Callable[..., BrowserContext], tokens: dict[str, str], web_url: str) -> ContextAs:
+    """context_as("admin") -> another browser context, signed in with that role's token: a second person."""
+
+    def make(role: str) -> BrowserContext:
+        storage = [{"name": TOKEN_KEY, "value": session_value(tokens[role])}]
+        return new_context(storage_state={"cookies": [], "origins": [{"origin": web_url, "localStorage": storage}]})
+
+    return make
 
 
 @pytest.fixture
@@ -299,11 +313,13 @@ def tokens(api_url: str, accounts: dict[str, Account]) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def empty_tables(browser_type_launch_args: dict[str, Any], e2e_engine: sqlalchemy.Engine, web_url: str) -> None:
-    """Every test starts with no incidents, events or failed sign-ins; the accounts stay (the browser check comes
-    first: no servers without a browser)."""
+    """Every test starts with no incidents, events or failed sign-ins; the accounts stay, and so does the live feed's
+    sequence: the running API remembers the last position it sent, so positions must keep growing (the browser
+    check comes first: no servers without a browser)."""
+    kept = {User.__tablename__, LiveSequence.__tablename__}
     with e2e_engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            if table.name != User.__tablename__:
+            if table.name not in kept:
                 connection.execute(sqlalchemy.delete(table))
 
 

@@ -1,10 +1,11 @@
-"""The "New incident" form (create.html): client-side validation, success, server-side 422 on the fields."""
+"""The "New incident" form (create.html): client-side validation, success, server-side 422 on the fields, and one
+incident however often the same form is sent (its Idempotency-Key)."""
 
 import re
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, Response, expect
+from playwright.sync_api import Page, Request, Response, Route, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +98,58 @@ def test_server_validation_error_lands_on_the_field(page: Page) -> None:
     title.fill("A fine title")  # editing the field clears the server's mark
     expect(title).not_to_have_class(re.compile(r"\bis-invalid\b"))
     expect(page.locator("#title-feedback")).to_have_text(TITLE_HINT)
+
+
+def test_a_create_sent_again_makes_one_incident(page: Page, api_client: httpx.Client) -> None:
+    posts: list[Request] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        posts.append(route.request)
+        if len(posts) == 1:
+            route.fetch()  # the API makes the incident...
+            route.abort("connectionreset")  # ...and the answer never arrives
+        else:
+            route.continue_()
+
+    page.route(
+        re.compile(r"/api/incidents/$"),
+        lambda route: lose_the_first_answer(route) if route.request.method == "POST" else route.continue_(),
+    )
+    page.goto("/create.html")
+    page.get_by_label("Title").fill("Billing export stuck")
+    page.get_by_label("Service").fill("billing")
+    page.get_by_label("Severity").select_option("SEV2")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("#form-messages .alert-danger")).to_contain_text("Cannot reach the API")
+
+    page.get_by_role("button", name="Create", exact=True).click()  # the person tries again
+    expect(page).to_have_url(re.compile(r"/detail\.html\?id=\d+$"))
+
+    keys = [request.headers.get("idempotency-key") for request in posts]
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    listed = api_client.get("/api/incidents/").json()
+    assert [item["title"] for item in listed["items"]] == ["Billing export stuck"]
+
+
+def test_a_changed_form_is_a_new_create(page: Page) -> None:
+    keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: (
+            keys.append(r.headers.get("idempotency-key")) if r.method == "POST" and "/api/incidents/" in r.url else None
+        ),
+    )
+    page.route(
+        re.compile(r"/api/incidents/$"),
+        lambda route: route.abort("connectionreset") if route.request.method == "POST" else route.continue_(),
+    )
+    page.goto("/create.html")
+    page.get_by_label("Title").fill("First try")
+    page.get_by_label("Service").fill("api")
+    page.get_by_label("Severity").select_option("SEV4")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("#form-messages .alert-danger")).to_be_visible()
+    page.get_by_label("Title").fill("Second try")
+    with page.expect_request(lambda r: r.method == "POST" and "/api/incidents/" in r.url):
+        page.get_by_role("button", name="Create", exact=True).click()
+    assert len(keys) == 2 and keys[0] and keys[1] and keys[0] != keys[1]

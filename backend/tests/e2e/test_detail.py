@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.conftest import CreateIncident, DeadApi
+from tests.e2e.conftest import ApiAs, CreateIncident, DeadApi
 from tests.e2e.helpers import exact_time, js_iso, plain_spaces
 
 pytestmark = pytest.mark.e2e
@@ -159,3 +159,32 @@ def test_api_down_on_the_detail_page(page: Page, dead_api: DeadApi) -> None:
     expect(alert).to_contain_text("Could not load the incident")
     expect(alert).to_contain_text(f"Cannot reach the API at {dead_api.api_url}.")
     expect(page.get_by_role("heading", name="Incident not found")).to_be_hidden()
+
+
+@pytest.mark.role("admin")
+def test_an_archive_against_a_changed_incident_asks_to_look_again(
+    page: Page, create_incident: CreateIncident, api_as: ApiAs
+) -> None:
+    incident = create_incident(title="Old outage", service="legacy")
+    # No live feed on this page (it never connects), so it cannot know about the change below.
+    page.route_web_socket(re.compile(r"/api/live$"), lambda ws: None)
+    deletes: list[Request] = []
+    page.on("request", lambda request: deletes.append(request) if request.method == "DELETE" else None)
+    page.goto(f"/detail.html?id={incident['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Old outage")
+    changed = api_as("responder").patch(f"/api/incidents/{incident['id']}", json={"status": "RESOLVED"})
+    assert changed.status_code == 200, changed.text
+
+    page.get_by_role("button", name="Archive", exact=True).click()
+    modal = page.locator("#archive-modal")
+    modal.get_by_role("button", name="Archive incident").click()
+    expect(modal.locator("#archive-messages .alert-warning")).to_have_text(
+        "Someone changed the incident in the meantime. Check it, then archive again if you still want to."
+    )
+    expect(page.locator('dd[data-field="status"] .badge')).to_have_text("Resolved")  # the change is shown
+    assert deletes[0].headers["if-match"] == f'"{incident["version"]}"'
+
+    modal.get_by_role("button", name="Archive incident").click()  # looked, and still wants it
+    expect(modal).to_be_hidden()
+    expect(page.locator("#archived-banner")).to_be_visible()
+    assert deletes[1].headers["if-match"] == f'"{changed.json()["version"]}"'

@@ -197,3 +197,32 @@ def test_roles_and_timeline_values(page: Page) -> None:
         "New field",
     ]
     assert result["counts"] == ["1 event", "3 events"]
+
+
+def test_live_helpers_match_filters_and_back_off(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const live = await import("/js/live.js");
+        const base = {...state.DEFAULT_STATE};
+        const incident = {title: "Checkout DOWN", service: "payments-api", severity: "SEV1", status: "OPEN",
+                          archived_at: null};
+        const matches = (changes, data = incident) => state.matchesState(data, {...base, ...changes});
+        const archived = {...incident, archived_at: "2026-11-27T03:05:55Z"};
+        return {
+            matches: [
+                matches({}), matches({search: "down"}), matches({search: "PAY"}), matches({search: "refund"}),
+                matches({severity: ["SEV1", "SEV2"]}), matches({severity: ["SEV2"]}),
+                matches({status: ["OPEN"]}), matches({status: ["RESOLVED"]}),
+                matches({archived: true}), matches({archived: true}, archived), matches({}, archived),
+            ],
+            url: api.liveUrl(),
+            lowest: [1, 2, 3, 4, 5, 6, 7].map((failures) => live.reconnectDelay(failures, () => 0)),
+            highest: [1, 2, 3, 4, 5, 6, 7].map((failures) => live.reconnectDelay(failures, () => 1)),
+        };
+        """,
+    )
+    assert result["matches"] == [True, True, True, False, True, False, True, False, False, True, False]
+    assert result["url"].startswith("ws://127.0.0.1:") and result["url"].endswith("/api/live")
+    assert result["lowest"] == [500, 1000, 2000, 4000, 8000, 15000, 15000]  # half the backoff for sure...
+    assert result["highest"] == [1000, 2000, 4000, 8000, 16000, 30000, 30000]  # ...up to all of it, capped

@@ -28,6 +28,16 @@ def test_config_js_points_at_the_api(web_url: str, api_url: str) -> None:
     assert f'export const API_BASE_URL = "{api_url}";' in response.text
 
 
+def test_the_pages_may_reach_the_api_and_its_live_feed_only(web_url: str, api_url: str) -> None:
+    response = httpx.get(f"{web_url}/index.html")
+    policy = {
+        part.strip().split(" ", 1)[0]: part.strip().split(" ")[1:]
+        for part in response.headers["content-security-policy"].split(";")
+    }
+    live_origin = api_url.replace("http://", "ws://", 1)
+    assert policy["connect-src"] == ["'self'", api_url, live_origin]
+
+
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from app.models import IncidentEvent
 from tests.e2e.conftest import ApiAs, CreateIncident
@@ -138,3 +138,29 @@ def test_timeline_error_offers_a_retry(page: Page, create_incident: CreateIncide
     alert.get_by_role("button", name="Retry").click()
     expect(timeline(page)).to_have_count(1)
     expect(page.locator("#timeline-messages")).to_be_empty()
+
+
+def test_a_note_sent_again_is_added_once(page: Page, create_incident: CreateIncident, api_as: ApiAs) -> None:
+    incident = create_incident(title="Retried note")
+    sent = note_posts(page)
+
+    def lose_the_first_answer(route: Route) -> None:
+        if len(sent) == 1:
+            route.fetch()  # the API adds the note...
+            route.abort("connectionreset")  # ...and the answer never arrives
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/notes$"), lose_the_first_answer)
+    page.goto(f"/detail.html?id={incident['id']}")
+    page.get_by_label("Note").fill("Restarted the workers")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator("#note-messages .alert-danger")).to_contain_text("Cannot reach the API")
+
+    page.get_by_role("button", name="Add note").click()  # the person tries again
+    expect(page.get_by_label("Note")).to_have_value("")
+    keys = [request.headers.get("idempotency-key") for request in sent]
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    stored = api_as("responder").get(f"/api/incidents/{incident['id']}/events").json()["items"]
+    assert [event["note"] for event in stored if event["action"] == "note_added"] == ["Restarted the workers"]
+    expect(timeline(page)).to_have_count(2)
