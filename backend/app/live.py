@@ -39,10 +39,12 @@ UNAUTHORIZED = 4401  # no valid token in time, the token expired, the account wa
 BAD_REQUEST = 4400  # a first message that is not an auth message, or a cursor this feed did not make
 TOO_SLOW = 4408  # the client did not keep up: reconnect with the last cursor
 GOING_AWAY = 1001  # the server is shutting down
+TRY_AGAIN_LATER = 1013  # the feed has not reached the database yet: reconnect with the last cursor
 
 READ_BATCH = 500
 PRUNE_EVERY_SECONDS = 60.0
 CLOSE_TIMEOUT_SECONDS = 5.0
+STARTING_TIMEOUT_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -101,6 +103,7 @@ class LiveHub:
         self.position = 0  # the last position fanned out
         self.connections: set[Connection] = set()
         self._wake = asyncio.Event()
+        self._positioned = asyncio.Event()  # set once the head is known
         self._publish_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._channel = f"{settings.redis_prefix}:live"
@@ -111,10 +114,9 @@ class LiveHub:
     async def start(self) -> None:
         # Made here, not in __init__: an asyncio primitive belongs to the event loop that first waits on it, and an
         # app may be started more than once (each on a loop of its own, as the tests do).
-        self._wake, self._publish_wanted = asyncio.Event(), asyncio.Event()
+        # The head is read by the reader, not here: an API whose database is down still starts (and answers 503).
+        self._wake, self._publish_wanted, self._positioned = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.connections = set()
-        async with self.engine.connect() as connection:
-            self.position = await outbox.head(connection)
         self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._account_loop())]
         if self.settings.redis_url:
             self._tasks += [asyncio.create_task(self._subscribe_loop()), asyncio.create_task(self._publish_loop())]
@@ -137,7 +139,21 @@ class LiveHub:
 
     # --- the reader ----------------------------------------------------------------------------------------
 
+    async def _find_head(self) -> None:
+        """Start after the last committed change, once the database answers."""
+        while True:
+            try:
+                async with self.engine.connect() as connection:
+                    self.position = await outbox.head(connection)
+            except Exception:
+                logger.exception("live feed: reading the outbox's head failed; retrying")
+                await asyncio.sleep(1.0)
+            else:
+                self._positioned.set()
+                return
+
     async def _read_loop(self) -> None:
+        await self._find_head()
         last_prune = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
@@ -331,6 +347,12 @@ class LiveHub:
     async def _start(self, connection: Connection) -> None:
         """Join the stream, then say where it starts: at the head, or after the client's cursor with every change
         since replayed from the outbox (or `resync` when the outbox no longer holds that far back)."""
+        try:
+            async with asyncio.timeout(STARTING_TIMEOUT_SECONDS):
+                await self._positioned.wait()
+        except TimeoutError:
+            connection.drop(TRY_AGAIN_LATER, "the live feed is starting: reconnect with the last cursor")
+            return
         # Registering and reading the position happen together (no await between): the queue gets every row after
         # `start`, the replay reads those up to it.
         start = self.position
