@@ -80,9 +80,10 @@ def prepare(url: str) -> dict[str, str]:
     return tokens
 
 
-def start_api(url: str, port: int) -> subprocess.Popen:
+def start_api(url: str, port: int, uvicorn_args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "REDIS_URL": ""}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"]
+    command += uvicorn_args
     process = subprocess.Popen(command, cwd=BACKEND, env=env)
     for _ in range(150):
         try:
@@ -207,6 +208,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=5, help="seconds of the throughput run")
     parser.add_argument("--watcher-processes", type=int, default=2, help="processes the watchers are spread over")
     parser.add_argument("--database-url", default="", help="default: a new SQLite file")
+    parser.add_argument("--uvicorn-args", default="", help='more uvicorn options, e.g. "--ws wsproto"')
     parser.add_argument("--watch", nargs=3, metavar=("URL", "TOKEN", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.watch:
@@ -216,7 +218,7 @@ async def main() -> None:
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='live-bench-')}/bench.db"
     tokens = prepare(url)
     port = free_port()
-    api = start_api(url, port)
+    api = start_api(url, port, args.uvicorn_args.split())
     try:
         print("| watchers | write to delivery p50 | p99 | the write alone p50 | deliveries | writes/s | failed |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
