@@ -114,7 +114,9 @@ def run() -> int:
         flush=True,
     )
     try:
-        uvicorn.run("app.main:app", host=settings.api_host, port=settings.api_port)
+        # No per-message compression on the live feed: each message is compressed once per connection, which at
+        # a thousand watchers costs more CPU than the messages (a few hundred bytes of JSON) are worth.
+        uvicorn.run("app.main:app", host=settings.api_host, port=settings.api_port, ws_per_message_deflate=False)
     finally:
         web.shutdown()
         web.server_close()

@@ -395,13 +395,16 @@ class LiveHub:
             if left <= 0:
                 connection.drop(UNAUTHORIZED, "the access token expired")
                 return
-            try:
-                async with asyncio.timeout(min(self.settings.live_ping_seconds, left)):
-                    position, text = await queue.get()
-            except TimeoutError:
-                if connection.expires_at - time.time() > 0:
-                    await websocket.send_text(ping)
-                continue
+            if queue.empty():  # wait, but not past the next ping or the token's expiry
+                try:
+                    async with asyncio.timeout(min(self.settings.live_ping_seconds, left)):
+                        position, text = await queue.get()
+                except TimeoutError:
+                    if connection.expires_at - time.time() > 0:
+                        await websocket.send_text(ping)
+                    continue
+            else:  # a burst: no timer per message
+                position, text = queue.get_nowait()
             if position <= connection.sent:
                 continue  # replayed already
             await websocket.send_text(text)
