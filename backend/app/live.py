@@ -45,6 +45,8 @@ READ_BATCH = 500
 PRUNE_EVERY_SECONDS = 60.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 STARTING_TIMEOUT_SECONDS = 5.0
+PING = '{"type":"ping"}'
+PING_POSITION = -1  # a ping in a connection's queue: no position of the stream
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -59,6 +61,7 @@ class Connection:
     expires_at: float  # POSIX seconds: the token's exp
     queue: asyncio.Queue[tuple[int, str]]
     sent: int = 0  # the last position sent (or resumed from): anything at or before it is not sent again
+    last_sent: float = field(default_factory=time.monotonic)  # when the client last got a message (for pings)
     close_code: int | None = None
     close_reason: str = ""
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -117,7 +120,11 @@ class LiveHub:
         # The head is read by the reader, not here: an API whose database is down still starts (and answers 503).
         self._wake, self._publish_wanted, self._positioned = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.connections = set()
-        self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._account_loop())]
+        self._tasks = [
+            asyncio.create_task(self._read_loop()),
+            asyncio.create_task(self._account_loop()),
+            asyncio.create_task(self._keepalive_loop()),
+        ]
         if self.settings.redis_url:
             self._tasks += [asyncio.create_task(self._subscribe_loop()), asyncio.create_task(self._publish_loop())]
 
@@ -215,6 +222,20 @@ class LiveHub:
                 connection.drop(UNAUTHORIZED, "the account was deactivated or its password changed")
             else:
                 connection.role = Role(account.role)
+
+    async def _keepalive_loop(self) -> None:
+        """Ping the connections that have been quiet for LIVE_PING_SECONDS and end those whose token expired: one
+        sweep over all connections, so sending a message needs no timer of its own."""
+        ping_seconds = self.settings.live_ping_seconds
+        while True:
+            await asyncio.sleep(min(1.0, ping_seconds / 2))
+            now, wall = time.monotonic(), time.time()
+            for connection in list(self.connections):
+                if connection.expires_at <= wall:
+                    connection.drop(UNAUTHORIZED, "the access token expired")
+                elif now - connection.last_sent >= ping_seconds and connection.queue.empty():
+                    connection.last_sent = now
+                    connection.offer(PING_POSITION, PING)
 
     # --- Redis: the doorbell between processes --------------------------------------------------------------
 
@@ -388,27 +409,20 @@ class LiveHub:
             connection.sent = row.position
 
     async def _send_loop(self, connection: Connection) -> None:
+        """Send what the queue holds, in order (pings and expiry: `_keepalive_loop`)."""
         websocket, queue = connection.websocket, connection.queue
-        ping = _text({"type": "ping"})
+        if connection.expires_at <= time.time():
+            connection.drop(UNAUTHORIZED, "the access token expired")
+            return
         while True:
-            left = connection.expires_at - time.time()
-            if left <= 0:
-                connection.drop(UNAUTHORIZED, "the access token expired")
-                return
-            if queue.empty():  # wait, but not past the next ping or the token's expiry
-                try:
-                    async with asyncio.timeout(min(self.settings.live_ping_seconds, left)):
-                        position, text = await queue.get()
-                except TimeoutError:
-                    if connection.expires_at - time.time() > 0:
-                        await websocket.send_text(ping)
-                    continue
-            else:  # a burst: no timer per message
-                position, text = queue.get_nowait()
+            position, text = await queue.get()
+            if position == PING_POSITION:
+                await websocket.send_text(text)
+                continue
             if position <= connection.sent:
                 continue  # replayed already
             await websocket.send_text(text)
-            connection.sent = position
+            connection.sent, connection.last_sent = position, time.monotonic()
 
     async def _receive_loop(self, connection: Connection) -> None:
         """Read (and ignore) what the client sends, until it goes away."""
