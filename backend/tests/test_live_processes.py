@@ -1,11 +1,14 @@
-"""The live feed across API processes: two real uvicorn processes on MariaDB share one Redis. A change made through
+"""The live feed across API processes: real uvicorn processes on MariaDB and Redis. A change made through
 process A reaches a client of process B by Redis (the slow poll is set far longer than the test waits), and a
 client that went away while the two processes committed 50 changes between them resumes with its cursor and gets
-all 50, once each, in commit order."""
+all 50, once each, in commit order. With a redis-server of the test's own stopped, writes answer at once and the
+other process's client gets every change of the outage once Redis is back."""
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -46,6 +49,52 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, without persistence, that the test stops and starts again
+    on the same port."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary, self.directory = binary, directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        with (self.directory / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--dir", str(self.directory)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.directory / 'redis.log').read_text()}")
+            try:
+                if redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        skip_unless_ci("redis-server is not on PATH, so the Redis outage test is skipped")
+    server = PrivateRedis(binary, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def tokens(mysql_url: str) -> Iterator[dict[Role, str]]:
     engine = create_db_engine(mysql_url)
@@ -70,7 +119,8 @@ def tokens(mysql_url: str) -> Iterator[dict[Role, str]]:
     engine.dispose()
 
 
-def _start(mysql_url: str, redis_url: str, prefix: str) -> tuple[subprocess.Popen, str]:
+def _start(mysql_url: str, redis_url: str, prefix: str, log: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    """An API process on a free port (`settings` adds or overrides its environment); its log goes to `log`."""
     port = free_port()
     env = {
         **os.environ,
@@ -81,44 +131,59 @@ def _start(mysql_url: str, redis_url: str, prefix: str) -> tuple[subprocess.Pope
         "REDIS_PREFIX": prefix,
         "LIVE_POLL_SECONDS": "60",  # far longer than the test waits: delivery across processes is Redis's
         "FIRST_ADMIN_EMAIL": "",
+        **settings,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=BACKEND_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=BACKEND_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {process.stderr.read().decode()}")
+            raise RuntimeError(f"uvicorn exited: {log.read_text()}")
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                 return process, base
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    process.kill()
+    _stop(process)
     raise RuntimeError("uvicorn did not start in time")
 
 
-@pytest.fixture
-def processes(mysql_url: str, redis_url: str, tokens) -> Iterator[tuple[str, str]]:
-    prefix = f"it-live-{uuid.uuid4().hex}"  # this run's own channel: parallel runs never hear each other
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def _running(mysql_url: str, redis_url: str, log: Path, count: int = 2, **settings: str) -> Iterator[list[str]]:
+    """`count` API processes on one Redis channel of their own (parallel runs never hear each other); their base
+    URLs."""
+    prefix = f"it-live-{uuid.uuid4().hex}"
     started = []
     try:
-        for _ in range(2):
-            started.append(_start(mysql_url, redis_url, prefix))
-        yield started[0][1], started[1][1]
+        for _ in range(count):
+            started.append(_start(mysql_url, redis_url, prefix, log, **settings))
+        yield [base for _process, base in started]
     finally:
         for process, _ in started:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop(process)
+
+
+@pytest.fixture
+def processes(mysql_url: str, redis_url: str, tokens, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with _running(mysql_url, redis_url, tmp_path / "api.log") as (a, b):
+        yield a, b
 
 
 async def _next(ws) -> dict:
@@ -179,3 +244,70 @@ def test_changes_cross_processes_and_a_resume_gets_all_50_once_in_order(processe
     assert sorted(m["event"]["id"] for m in replayed) == sorted(stored)[:CHANGES]
     assert rest["after"]["incident"] == rest["live"]
     assert outbox.decode_cursor(rest["after"]["cursor"]) == start + CHANGES + 1
+
+
+OUTAGE_CHANGES = 5
+QUICK_WRITE_SECONDS = 2.0  # a write never waits on Redis: far less than this even on a loaded machine
+# The subscriber retries with a backoff of at most 5 s (app/live.py); the catch-up follows its reconnection.
+CATCH_UP_SECONDS = 8.0
+QUIET_SECONDS = 1.0
+
+
+async def _nothing_within(ws, seconds: float) -> None:
+    """Fail if the server sends anything but pings within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), left))
+        except TimeoutError:
+            return
+        assert message == {"type": "ping"}, message
+
+
+def test_while_redis_is_down_writes_answer_at_once_and_the_other_process_catches_up_once_it_is_back(
+    private_redis, tokens, mysql_url, tmp_path
+):
+    """Redis stops while a client of process B watches: five writes through A each answer 201 at once, B hears
+    nothing of them (its poll is a minute away), and once Redis is back on the same port B's client gets all
+    five, once each, in commit order, within the subscriber's backoff; the doorbell then works again."""
+    headers = {"Authorization": f"Bearer {tokens[Role.RESPONDER]}"}
+    body = {"title": "Before the outage", "service": "payments-api", "severity": "SEV2"}
+
+    async def scenario(a: str, b: str) -> dict:
+        seen: dict = {"writes": [], "made": []}
+        async with httpx.AsyncClient(headers=headers, timeout=WAIT_SECONDS) as http:
+            ws, _ = await _auth(b, tokens[Role.VIEWER])
+            assert (await http.post(f"{a}/api/incidents/", json=body)).status_code == 201
+            seen["crossed"] = await _next(ws)  # Redis is up: B heard of A's commit
+
+            await asyncio.to_thread(private_redis.stop)
+            for n in range(OUTAGE_CHANGES):
+                started = time.monotonic()
+                response = await http.post(f"{a}/api/incidents/", json={**body, "title": f"During the outage {n}"})
+                seen["writes"].append((response.status_code, time.monotonic() - started))
+                seen["made"].append(response.json())
+            await _nothing_within(ws, QUIET_SECONDS)
+
+            await asyncio.to_thread(private_redis.start)
+            restarted = time.monotonic()
+            seen["caught"] = [await _next(ws) for _ in range(OUTAGE_CHANGES)]
+            seen["catch_up_seconds"] = time.monotonic() - restarted
+
+            seen["after"] = (await http.post(f"{a}/api/incidents/", json={**body, "title": "After"})).json()
+            seen["heard"] = await _next(ws)
+            await _nothing_within(ws, QUIET_SECONDS)  # nothing twice
+            await ws.close()
+        return seen
+
+    with _running(mysql_url, private_redis.url, tmp_path / "api.log") as (a, b):
+        seen = run_async(scenario(a, b))
+
+    assert [status for status, _took in seen["writes"]] == [201] * OUTAGE_CHANGES
+    assert max(took for _status, took in seen["writes"]) < QUICK_WRITE_SECONDS, seen["writes"]
+    start = outbox.decode_cursor(seen["crossed"]["cursor"])
+    caught = seen["caught"]
+    assert [outbox.decode_cursor(m["cursor"]) for m in caught] == list(range(start + 1, start + OUTAGE_CHANGES + 1))
+    assert [m["incident"] for m in caught] == seen["made"]
+    assert seen["catch_up_seconds"] < CATCH_UP_SECONDS
+    assert seen["heard"]["incident"] == seen["after"]
+    assert outbox.decode_cursor(seen["heard"]["cursor"]) == start + OUTAGE_CHANGES + 1
