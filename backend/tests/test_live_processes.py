@@ -2,13 +2,15 @@
 process A reaches a client of process B by Redis (the slow poll is set far longer than the test waits), and a
 client that went away while the two processes committed 50 changes between them resumes with its cursor and gets
 all 50, once each, in commit order. With a redis-server of the test's own stopped, writes answer at once and the
-other process's client gets every change of the outage once Redis is back."""
+other process's client gets every change of the outage once Redis is back. A client that stops reading is dropped
+(4408) while one that reads gets everything, and the server's memory does not hold what the slow one missed."""
 
 import asyncio
 import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +25,10 @@ import redis
 import websockets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from app.database import create_db_engine, utcnow
 from app.models import IncidentEvent, Role, User
@@ -166,15 +172,17 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def _running(mysql_url: str, redis_url: str, log: Path, count: int = 2, **settings: str) -> Iterator[list[str]]:
-    """`count` API processes on one Redis channel of their own (parallel runs never hear each other); their base
-    URLs."""
+def _running(
+    mysql_url: str, redis_url: str, log: Path, count: int = 2, **settings: str
+) -> Iterator[list[tuple[subprocess.Popen, str]]]:
+    """`count` API processes on one Redis channel of their own (parallel runs never hear each other), each with its
+    base URL."""
     prefix = f"it-live-{uuid.uuid4().hex}"
     started = []
     try:
         for _ in range(count):
             started.append(_start(mysql_url, redis_url, prefix, log, **settings))
-        yield [base for _process, base in started]
+        yield started
     finally:
         for process, _ in started:
             _stop(process)
@@ -182,7 +190,7 @@ def _running(mysql_url: str, redis_url: str, log: Path, count: int = 2, **settin
 
 @pytest.fixture
 def processes(mysql_url: str, redis_url: str, tokens, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    with _running(mysql_url, redis_url, tmp_path / "api.log") as (a, b):
+    with _running(mysql_url, redis_url, tmp_path / "api.log") as ((_, a), (_, b)):
         yield a, b
 
 
@@ -299,7 +307,7 @@ def test_while_redis_is_down_writes_answer_at_once_and_the_other_process_catches
             await ws.close()
         return seen
 
-    with _running(mysql_url, private_redis.url, tmp_path / "api.log") as (a, b):
+    with _running(mysql_url, private_redis.url, tmp_path / "api.log") as ((_, a), (_, b)):
         seen = run_async(scenario(a, b))
 
     assert [status for status, _took in seen["writes"]] == [201] * OUTAGE_CHANGES
@@ -311,3 +319,144 @@ def test_while_redis_is_down_writes_answer_at_once_and_the_other_process_catches
     assert seen["catch_up_seconds"] < CATCH_UP_SECONDS
     assert seen["heard"]["incident"] == seen["after"]
     assert outbox.decode_cursor(seen["heard"]["cursor"]) == start + OUTAGE_CHANGES + 1
+
+
+SLOW_QUEUE = 3
+FLOOD_CHANGES = 200
+LARGE_DESCRIPTION = "\N{FIRE}" * 10_000  # the longest description the API takes: 40 kB of UTF-8
+# The kernel's buffers (here 36 messages of 80 kB; at most 4 MB of send buffer by Linux's defaults, some 50) and
+# the queue of 3 are full, and the client dropped, well before the reader has this many; the server waits up to
+# 5 s (its close timeout) for the client to take the close frame, so the client reads again before that.
+READ_AGAIN_AFTER = 70
+DROP_SECONDS = 15.0
+
+
+class StalledClient:
+    """A WebSocket client on a plain socket with a small receive buffer, that authenticates and then reads nothing
+    until `read_to_the_end` (a client library would keep reading into memory of its own)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
+        self.sock.settimeout(WAIT_SECONDS)
+        self.sock.connect((host, int(port)))
+        self.protocol = ClientProtocol(parse_uri(f"ws://{host}:{port}/api/live"), max_size=None)
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.state is State.CONNECTING:
+            assert self._read_once(), "the server closed during the handshake"
+        assert self.protocol.handshake_exc is None, self.protocol.handshake_exc
+        self.protocol.send_text(json.dumps({"type": "auth", "token": token, "after": None}).encode())
+        self._flush()
+        self.texts: list[dict] = []
+        while not self.texts:
+            self._read_once()
+        assert self.texts.pop(0)["type"] == "ready"
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def _read_once(self) -> bool:
+        """Read what the socket has (waiting for it); False once the connection is gone."""
+        try:
+            data = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            return False
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        for event in self.protocol.events_received():
+            if isinstance(event, Frame) and event.opcode == Opcode.TEXT:
+                self.texts.append(json.loads(event.data))
+        with contextlib.suppress(OSError):
+            self._flush()
+        return bool(data)
+
+    def read_to_the_end(self) -> tuple[list[dict], int | None]:
+        """Read again, until the connection ends: the messages it had left, and the close code the server sent
+        (None when the connection was cut without one)."""
+        self.sock.settimeout(DROP_SECONDS)
+        while self._read_once():
+            pass
+        self.sock.close()
+        return self.texts, (self.protocol.close_rcvd.code if self.protocol.close_rcvd else None)
+
+
+def _rss_kib(pid: int) -> int:
+    """The resident set size of process `pid`, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def test_a_client_that_stops_reading_is_dropped_4408_while_a_reader_gets_everything_and_memory_stays_bounded(
+    tokens, mysql_url, tmp_path
+):
+    """Two clients of a real uvicorn process authenticate and then stop reading: 200 changes of some 80 kB each
+    (the description is in the incident and in the event's changes) fill their socket buffers, then their queues
+    of 3, and the server drops them (4408) while a client that reads gets all 200 in order. One reads again soon
+    after and gets the close frame; the other reads only at the end. The server does not keep what they missed:
+    its RSS grows by far less than half of it (with no bound it grows by all of it, some 23 MB here)."""
+    headers = {"Authorization": f"Bearer {tokens[Role.RESPONDER]}"}
+    body = {"title": "Flood", "service": "payments-api", "severity": "SEV2", "description": LARGE_DESCRIPTION}
+
+    async def scenario(base: str, pid: int) -> dict:
+        seen: dict = {}
+        slow = await asyncio.to_thread(StalledClient, base, tokens[Role.VIEWER])
+        stalled = await asyncio.to_thread(StalledClient, base, tokens[Role.VIEWER])
+        reader, _ = await _auth(base, tokens[Role.VIEWER])
+        async with httpx.AsyncClient(headers=headers, timeout=WAIT_SECONDS) as http:
+            warm_up = await http.post(f"{base}/api/incidents/", json={**body, "title": "Warm-up"})
+            assert warm_up.status_code == 201, warm_up.text
+            seen["warm_up"] = await _next(reader)
+            seen["rss_before"] = _rss_kib(pid)
+
+            async def read_all() -> list[dict]:
+                read = []
+                for _ in range(FLOOD_CHANGES):
+                    read.append(await _next(reader))
+                    if len(read) == READ_AGAIN_AFTER:
+                        seen["slow"] = asyncio.create_task(asyncio.to_thread(slow.read_to_the_end))
+                return read
+
+            reading = asyncio.create_task(read_all())
+            made = []
+            for n in range(FLOOD_CHANGES):
+                response = await http.post(f"{base}/api/incidents/", json={**body, "title": f"Flood {n}"})
+                assert response.status_code == 201, response.text
+                made.append(response.json())
+            seen["read"], seen["made"] = await reading, made
+        seen["rss_after"] = _rss_kib(pid)
+        await reader.close()
+        seen["slow_got"], seen["close"] = await seen["slow"]
+        seen["stalled_got"], seen["stalled_close"] = await asyncio.to_thread(stalled.read_to_the_end)
+        return seen
+
+    with _running(mysql_url, "", tmp_path / "api.log", count=1, LIVE_QUEUE_SIZE=str(SLOW_QUEUE)) as ((process, base),):
+        seen = run_async(scenario(base, process.pid))
+
+    read = seen["read"]
+    assert [m["incident"] for m in read] == seen["made"]
+    start = outbox.decode_cursor(seen["warm_up"]["cursor"])
+    assert [outbox.decode_cursor(m["cursor"]) for m in read] == list(range(start + 1, start + FLOOD_CHANGES + 1))
+    sent = [seen["warm_up"], *read]
+    # Each slow client got what fitted in the buffers, in order, then the end; never the whole flood. The one that
+    # read again soon after the drop got the close frame; the other, reading only at the end, found the
+    # connection cut (the server waits for it to take the close frame no longer than its close timeout).
+    for got, close, codes in (
+        (seen["slow_got"], seen["close"], {4408}),
+        (seen["stalled_got"], seen["stalled_close"], {4408, None}),
+    ):
+        assert close in codes
+        assert 0 < len(got) < FLOOD_CHANGES
+        assert [m["cursor"] for m in got] == [m["cursor"] for m in sent[: len(got)]]
+    # Without the bound, the server would keep each message the stalled client missed (the same text the reader
+    # got, held by its queue): some 13 MB more.
+    missed = (FLOOD_CHANGES - len(seen["stalled_got"])) * len(json.dumps(read[-1], ensure_ascii=False).encode())
+    grown = (seen["rss_after"] - seen["rss_before"]) * 1024
+    assert grown < missed / 2, (seen["rss_before"], seen["rss_after"], missed)
