@@ -143,15 +143,23 @@ class LiveHub:
     # --- the reader ----------------------------------------------------------------------------------------
 
     async def _find_head(self) -> None:
-        """Start after the last committed change, once the database answers."""
+        """Start after the last committed change, once the database answers (saying so once while it does not)."""
+        failed = False
         while True:
             try:
                 async with self.engine.connect() as connection:
                     self.position = await outbox.head(connection)
-            except Exception:
-                logger.exception("live feed: reading the outbox's head failed; retrying")
+            except Exception as exc:
+                if not failed:
+                    failed = True
+                    if is_unreachable(exc):
+                        logger.warning("live feed: the database is not answering (%s); retrying", type(exc).__name__)
+                    else:
+                        logger.exception("live feed: reading the outbox's head failed; retrying")
                 await asyncio.sleep(1.0)
             else:
+                if failed:
+                    logger.info("live feed: the database answers; the feed starts")
                 self._positioned.set()
                 return
 

@@ -469,3 +469,14 @@ def test_a_connection_closes_1013_and_logs_once_when_the_database_does_not_answe
     assert took < 3
     closing = [r for r in caplog.records if r.name == "app.live" and "a connection closes 1013" in r.getMessage()]
     assert [(r.levelno, r.exc_info) for r in closing] == [(logging.WARNING, None)]
+
+
+@pytest.mark.parametrize("database_url", UNREACHABLE_DATABASES)
+def test_a_feed_whose_database_does_not_answer_says_so_once_while_it_retries(database_url, caplog):
+    """The reader retries every second until it reaches the database, with one warning (no traceback), not one per
+    attempt."""
+    broken = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[], **LIVE_SETTINGS))
+    with caplog.at_level(logging.INFO, logger="app.live"), TestClient(broken):
+        time.sleep(2.5)  # the first attempt and two retries
+    said = [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "app.live"]
+    assert said == [(logging.WARNING, "live feed: the database is not answering (OperationalError); retrying", None)]
