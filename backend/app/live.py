@@ -24,10 +24,12 @@ from typing import Any
 
 import redis.asyncio as redis
 from sqlalchemy import Row, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.config import Settings
+from app.database import is_unreachable
 from app.models import EventAction, Role, User
 from app.security import InvalidToken, decode_access_token
 from app.services import outbox
@@ -39,7 +41,8 @@ UNAUTHORIZED = 4401  # no valid token in time, the token expired, the account wa
 BAD_REQUEST = 4400  # a first message that is not an auth message, or a cursor this feed did not make
 TOO_SLOW = 4408  # the client did not keep up: reconnect with the last cursor
 GOING_AWAY = 1001  # the server is shutting down
-TRY_AGAIN_LATER = 1013  # the feed has not reached the database yet: reconnect with the last cursor
+TRY_AGAIN_LATER = 1013  # the feed has not reached the database yet, or it is down: reconnect with the last cursor
+INTERNAL_ERROR = 1011  # a database error other than "it does not answer" while the connection started
 
 READ_BATCH = 500
 PRUNE_EVERY_SECONDS = 60.0
@@ -147,15 +150,23 @@ class LiveHub:
     # --- the reader ----------------------------------------------------------------------------------------
 
     async def _find_head(self) -> None:
-        """Start after the last committed change, once the database answers."""
+        """Start after the last committed change, once the database answers (saying so once while it does not)."""
+        failed = False
         while True:
             try:
                 async with self.engine.connect() as connection:
                     self.position = await outbox.head(connection)
-            except Exception:
-                logger.exception("live feed: reading the outbox's head failed; retrying")
+            except Exception as exc:
+                if not failed:
+                    failed = True
+                    if is_unreachable(exc):
+                        logger.warning("live feed: the database is not answering (%s); retrying", type(exc).__name__)
+                    else:
+                        logger.exception("live feed: reading the outbox's head failed; retrying")
                 await asyncio.sleep(1.0)
             else:
+                if failed:
+                    logger.info("live feed: the database answers; the feed starts")
                 self._positioned.set()
                 return
 
@@ -295,26 +306,37 @@ class LiveHub:
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run an accepted WebSocket: authenticate, resume or start at the head, then send until either side ends."""
-        connection = await self._authenticate(websocket)
+        try:
+            connection = await self._authenticate(websocket)
+        except SQLAlchemyError as exc:
+            await _close(websocket, *_database_failure(exc))
+            return
         if connection is None:
             return
         try:
             await self._start(connection)
-            sender = asyncio.create_task(self._send_loop(connection))
-            receiver = asyncio.create_task(self._receive_loop(connection))
-            dropped = asyncio.create_task(connection.dropped.wait())
-            _done, pending = await asyncio.wait({sender, receiver, dropped}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            for task in (sender, receiver, dropped):
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
-                    await task
+            if connection.close_code is None:
+                await self._run(connection)
+        except SQLAlchemyError as exc:
+            connection.drop(*_database_failure(exc))
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away
         finally:
             self.connections.discard(connection)
         if connection.close_code is not None:
             await _close(websocket, connection.close_code, connection.close_reason)
+
+    async def _run(self, connection: Connection) -> None:
+        """Send the stream and read what the client sends, until it goes away or the hub drops it."""
+        sender = asyncio.create_task(self._send_loop(connection))
+        receiver = asyncio.create_task(self._receive_loop(connection))
+        dropped = asyncio.create_task(connection.dropped.wait())
+        _done, pending = await asyncio.wait({sender, receiver, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in (sender, receiver, dropped):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                await task
 
     async def _authenticate(self, websocket: WebSocket) -> Connection | None:
         settings = self.settings
@@ -430,6 +452,15 @@ class LiveHub:
             message = await connection.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+
+
+def _database_failure(exc: SQLAlchemyError) -> tuple[int, str]:
+    """Log, once, why a connection could not start, and the close code that tells its client."""
+    if is_unreachable(exc):
+        logger.warning("live feed: the database is not answering (%s); a connection closes 1013", type(exc).__name__)
+        return TRY_AGAIN_LATER, "the database is not answering: reconnect with the last cursor"
+    logger.error("live feed: a database error while a connection started", exc_info=exc)
+    return INTERNAL_ERROR, "internal error"
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

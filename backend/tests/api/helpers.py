@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import func, select
@@ -16,6 +17,11 @@ from app.services.audit import WITH_ACTOR
 from app.services.incidents import WITH_PEOPLE
 
 API = "/api/incidents/"
+# Databases that cannot be reached: the app starts with one (and answers 503), its engine fails on first use.
+UNREACHABLE_DATABASES = [
+    pytest.param("sqlite:////nonexistent-dir/x.db", id="sqlite-missing-directory"),
+    pytest.param("mysql+pymysql://root@127.0.0.1:1/incident_tracker_test", id="mysql-closed-port"),  # nothing listens
+]
 PROBLEM_JSON = "application/problem+json"
 INCIDENT_KEYS = {
     "id",

@@ -17,6 +17,7 @@ from app.services import incidents as incident_service
 from tests.api.helpers import (
     API,
     PROBLEM_JSON,
+    UNREACHABLE_DATABASES,
     assert_invalid,
     assert_problem,
     count_incidents,
@@ -151,10 +152,6 @@ UNAVAILABLE = {
     "status": 503,
     "detail": "The database is not answering. Try again shortly.",
 }
-UNREACHABLE_DATABASES = [
-    pytest.param("sqlite:////nonexistent-dir/x.db", id="sqlite-missing-directory"),
-    pytest.param("mysql+pymysql://root@127.0.0.1:1/incident_tracker_test", id="mysql-closed-port"),  # nothing listens
-]
 
 
 @pytest.fixture(params=UNREACHABLE_DATABASES)

@@ -4,6 +4,7 @@ expiry, deactivation, keep-alive and the slow client."""
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,7 +25,7 @@ from app.security import create_access_token
 from app.services import incidents as incident_service
 from app.services import outbox
 from app.services.audit import Actor
-from tests.api.helpers import API, incident_payload, make_incident
+from tests.api.helpers import API, UNREACHABLE_DATABASES, incident_payload, make_incident
 
 LIVE = "/api/live"
 PAGES = "http://127.0.0.1:5500"
@@ -447,3 +448,35 @@ def test_an_export_is_not_a_live_event(clients, accounts, sockets):
         sockets.leave(ws)
     assert message["incident"] == incident
     assert outbox.decode_cursor(message["cursor"]) == outbox.decode_cursor(cursor) + 1
+
+
+@pytest.mark.parametrize("database_url", UNREACHABLE_DATABASES)
+def test_a_connection_closes_1013_and_logs_once_when_the_database_does_not_answer(database_url, caplog):
+    """The account cannot be looked up: the socket closes 1013 (try again later) at once, not hung, with one
+    warning in the log (no traceback) for it."""
+    broken = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[], **LIVE_SETTINGS))
+    token = create_access_token("1", broken.state.settings.secret_key, timedelta(hours=1))
+    sockets = Sockets()
+    with caplog.at_level(logging.WARNING, logger="app.live"), TestClient(broken) as client:
+        started = time.monotonic()
+        ws = sockets.connect(client, token)
+        try:
+            code = close_code(ws)
+        finally:
+            sockets.leave(ws)
+        took = time.monotonic() - started
+    assert code == 1013
+    assert took < 3
+    closing = [r for r in caplog.records if r.name == "app.live" and "a connection closes 1013" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in closing] == [(logging.WARNING, None)]
+
+
+@pytest.mark.parametrize("database_url", UNREACHABLE_DATABASES)
+def test_a_feed_whose_database_does_not_answer_says_so_once_while_it_retries(database_url, caplog):
+    """The reader retries every second until it reaches the database, with one warning (no traceback), not one per
+    attempt."""
+    broken = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[], **LIVE_SETTINGS))
+    with caplog.at_level(logging.INFO, logger="app.live"), TestClient(broken):
+        time.sleep(2.5)  # the first attempt and two retries
+    said = [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "app.live"]
+    assert said == [(logging.WARNING, "live feed: the database is not answering (OperationalError); retrying", None)]
