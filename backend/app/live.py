@@ -100,6 +100,28 @@ def _text(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+class _Trouble:
+    """A background loop's failures, said once per outage (not once per retry), and its recovery."""
+
+    def __init__(self, work: str) -> None:
+        self.work = work
+        self.failing = False
+
+    def failed(self, exc: Exception) -> None:
+        if self.failing:
+            return
+        self.failing = True
+        if is_unreachable(exc):
+            logger.warning("live feed: the database is not answering (%s); retrying", type(exc).__name__)
+        else:
+            logger.exception("live feed: %s failed; retrying", self.work)
+
+    def works(self, news: str) -> None:
+        if self.failing:
+            self.failing = False
+            logger.info("live feed: the database answers; %s", news)
+
+
 class LiveHub:
     """The live feed of this process: its connections, its outbox reader and its Redis doorbell."""
 
@@ -151,27 +173,22 @@ class LiveHub:
 
     async def _find_head(self) -> None:
         """Start after the last committed change, once the database answers (saying so once while it does not)."""
-        failed = False
+        trouble = _Trouble("reading the outbox's head")
         while True:
             try:
                 async with self.engine.connect() as connection:
                     self.position = await outbox.head(connection)
             except Exception as exc:
-                if not failed:
-                    failed = True
-                    if is_unreachable(exc):
-                        logger.warning("live feed: the database is not answering (%s); retrying", type(exc).__name__)
-                    else:
-                        logger.exception("live feed: reading the outbox's head failed; retrying")
+                trouble.failed(exc)
                 await asyncio.sleep(1.0)
             else:
-                if failed:
-                    logger.info("live feed: the database answers; the feed starts")
+                trouble.works("the feed starts")
                 self._positioned.set()
                 return
 
     async def _read_loop(self) -> None:
         await self._find_head()
+        trouble = _Trouble("reading the outbox")
         last_prune = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
@@ -184,9 +201,11 @@ class LiveHub:
                     last_prune = time.monotonic()
                     async with self.engine.begin() as connection:
                         await outbox.prune(connection, self.settings.live_retention_changes)
-            except Exception:
-                logger.exception("live feed: reading the outbox failed; retrying")
+            except Exception as exc:
+                trouble.failed(exc)
                 await asyncio.sleep(1.0)
+            else:
+                trouble.works("the feed goes on")
 
     async def read_new(self) -> None:
         """Fan out every committed live event after the last one fanned out, in position order."""
@@ -210,12 +229,15 @@ class LiveHub:
     # --- accounts ------------------------------------------------------------------------------------------
 
     async def _account_loop(self) -> None:
+        trouble = _Trouble("checking the accounts")
         while True:
             await asyncio.sleep(self.settings.live_account_check_seconds)
             try:
                 await self.check_accounts()
-            except Exception:
-                logger.exception("live feed: checking the accounts failed; retrying")
+            except Exception as exc:
+                trouble.failed(exc)
+            else:
+                trouble.works("the accounts are checked again")
 
     async def check_accounts(self) -> None:
         """One query for every connection of the process: drop those whose account is gone, deactivated or has a
