@@ -1,7 +1,7 @@
 """Pydantic schemas: what the API accepts and returns."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
@@ -223,8 +223,19 @@ def _iso_time_only(value: object) -> object:
     return value
 
 
+def _utc_can_show(value: datetime) -> datetime:
+    """Refuse a time that UTC cannot show (before year 1 or after 9999 there): the database compares in UTC."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "Time out of range: in UTC it falls before year 1 or after year 9999"
+        ) from exc
+    return value
+
+
 _NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
-IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only)]
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only), AfterValidator(_utc_can_show)]
 
 
 class Token(BaseModel):
