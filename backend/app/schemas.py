@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -247,12 +247,21 @@ def _email(value: str) -> str:
     return checked.normalized.lower()
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.upper()}{char}]" for char in word)
+
+
+# What email-validator refuses that the `email` format allows, as a pattern the address must not match: a domain
+# without a period, and the special-use domains (RFC 6761: .test, .local, .invalid, ...) and their subdomains.
+NOT_AN_EMAIL_DOMAIN = "@[^.]*$|[@.](" + "|".join(map(_any_case, SPECIAL_USE_DOMAIN_NAMES)) + ")$"
+
 Email = Annotated[
     str,
     Field(
         max_length=254,
-        json_schema_extra={"format": "email"},
-        description="Compared case-insensitively. Special-use domains (.test, .local, .invalid, ...) are refused.",
+        json_schema_extra={"format": "email", "not": {"pattern": NOT_AN_EMAIL_DOMAIN}},
+        description="Compared case-insensitively. The domain needs a period; special-use domains "
+        f"({', '.join('.' + name for name in SPECIAL_USE_DOMAIN_NAMES)}) and their subdomains are refused.",
     ),
     AfterValidator(_email),
 ]
