@@ -11,6 +11,7 @@ from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
+from app.json_bodies import Utf8JsonBodyMiddleware
 from app.live import LiveHub
 from app.request_id import RequestIdMiddleware
 from app.routes import audit, auth, export, health, incidents, live, users
@@ -49,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = hub
 
     # The last added is the outermost: security headers, request id, then CORS, then the answer to unexpected errors,
-    # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer.
+    # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer; innermost,
+    # the check that a JSON body is UTF-8.
+    app.add_middleware(Utf8JsonBodyMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
