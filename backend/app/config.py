@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Comma-separated list; empty means the local frontend (ports 5500 and WEB_PORT on localhost and 127.0.0.1).
     cors_origins: Annotated[list[str], NoDecode] = []
     sql_echo: bool = False
+    # The API is reached over TLS (ended by a proxy in front): answers carry Strict-Transport-Security. A request that
+    # reaches the app over https gets it anyway.
+    behind_tls: bool = False
     # A list with search counts at most this many matches; past it the total is a lower bound (total_exact false).
     list_count_limit: int = Field(10_000, ge=1)
 

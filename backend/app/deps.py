@@ -8,11 +8,14 @@ Every dependency is `async def`: FastAPI runs a plain `def` dependency in its th
 which at the request rates the API serves costs more than the work itself.
 """
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,7 +105,19 @@ async def get_admin_actor(request: Request, user: AdminUser) -> Actor:
 ResponderActor = Annotated[Actor, Depends(get_responder_actor)]
 AdminActor = Annotated[Actor, Depends(get_admin_actor)]
 
-IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# A path id is written the one way: decimal digits without a sign, leading zero or white space (`+1` and `01` are no
+# names of incident 1).
+_CANONICAL_ID = re.compile(r"[1-9][0-9]*")
+
+
+def _canonical_id(value: object) -> object:
+    if isinstance(value, str) and not _CANONICAL_ID.fullmatch(value):
+        raise PydanticCustomError("int_not_canonical", "Write the id in decimal digits, without sign or leading zero")
+    return value
+
+
+PathId = Annotated[int, Path(ge=1, le=2**63 - 1), BeforeValidator(_canonical_id)]
+IncidentId = PathId
 
 
 def require_admin_for_archived(user: User, archived: bool) -> None:

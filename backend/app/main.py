@@ -11,10 +11,12 @@ from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_async_db_engine, create_session_factory
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
+from app.json_bodies import Utf8JsonBodyMiddleware
 from app.live import LiveHub
 from app.request_id import RequestIdMiddleware
 from app.routes import audit, auth, export, health, incidents, live, users
 from app.schemas import PreconditionFailedProblem, Problem
+from app.security_headers import SecurityHeadersMiddleware
 from app.services import outbox
 
 
@@ -47,8 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.live = hub
 
-    # The last added is the outermost: request id, then CORS, then the answer to unexpected errors, so that a 500 or
-    # 503 carries the request id and the CORS headers like any other answer.
+    # The last added is the outermost: security headers, request id, then CORS, then the answer to unexpected errors,
+    # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer; innermost,
+    # the check that a JSON body is UTF-8.
+    app.add_middleware(Utf8JsonBodyMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["Location", "X-Request-ID", "Retry-After", "ETag"],
     )
     app.add_middleware(RequestIdMiddleware)
+    # Outermost, so that every answer has them, whichever middleware gave it.
+    app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
     install_error_handlers(app)
     # export before incidents: `/api/incidents/export` must not be taken for `/api/incidents/{incident_id}`.
     for module in (health, auth, export, incidents, users, audit, live):

@@ -1,10 +1,10 @@
 """Pydantic schemas: what the API accepts and returns."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -33,12 +33,41 @@ def _strip_not_blank(value: str) -> str:
 NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace()) + "]"
 
 
-def required_text(max_length: int) -> Any:
-    """Text that must not be blank, stored without surrounding white space. The schema says so too (a pattern),
-    so generated clients and fuzzers know that blank is refused."""
+# Control characters (Unicode's Cc: C0, DEL and C1) other than tab and line feed, which no text field accepts.
+_CONTROL = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
+_CONTROL_CHARACTER = re.compile(f"[{_CONTROL}]")
+# The patterns the schema shows for them, anchored: a character of one line, and a character of several lines (where
+# a CR LF is a line feed too). Blank is refused by a required field, so its pattern also asks for one character that
+# is neither white space nor control.
+_LINE_CHAR = f"[^{_CONTROL}]"
+_LINES_CHAR = f"(?:{_LINE_CHAR}|\\r\\n)"
+_NOT_BLANK_CHAR = NOT_BLANK.replace("[^", f"[^{_CONTROL}", 1)
+LINE_PATTERN = f"^{_LINE_CHAR}*$"
+LINES_PATTERN = f"^{_LINES_CHAR}*$"
+
+
+def _no_control(value: object) -> object:
+    """Refuse control characters other than tab and line feed (before white space is stripped: `\\r` is one)."""
+    if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+        raise PydanticCustomError(
+            "string_control_character", "Must not contain control characters (other than tab and line feed)"
+        )
+    return value
+
+
+def _lines(value: object) -> object:
+    """Several lines: CR LF becomes LF, then no other control character than tab and line feed."""
+    return _no_control(value.replace("\r\n", "\n") if isinstance(value, str) else value)
+
+
+def required_text(max_length: int, *, multiline: bool = False) -> Any:
+    """Text that must not be blank nor hold control characters, stored without surrounding white space. The schema
+    says so too (a pattern), so generated clients and fuzzers know what is refused."""
+    char = _LINES_CHAR if multiline else _LINE_CHAR
     return Annotated[
         str,
-        Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": NOT_BLANK}),
+        Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": f"^{char}*{_NOT_BLANK_CHAR}{char}*$"}),
+        BeforeValidator(_lines if multiline else _no_control),
         AfterValidator(_strip_not_blank),
     ]
 
@@ -52,7 +81,14 @@ def _blank_to_none(value: str | None) -> str | None:
 
 
 Description = Annotated[
-    str | None, StringConstraints(strip_whitespace=True, max_length=10_000), AfterValidator(_blank_to_none)
+    Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=10_000),
+        Field(json_schema_extra={"pattern": LINES_PATTERN}),
+        BeforeValidator(_lines),
+    ]
+    | None,
+    AfterValidator(_blank_to_none),
 ]
 
 SORTABLE_COLUMNS = ("id", "title", "service", "severity", "status", "created_at", "updated_at")
@@ -152,9 +188,15 @@ class Page(BaseModel, Generic[ItemT]):
 class IncidentListParams(PageParams):
     """Query parameters of `GET /api/incidents/`. `severity` and `status` may repeat (any of them matches)."""
 
-    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
-        None, description="Case-insensitive substring of the title or the service."
-    )
+    search: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=200),
+            Field(json_schema_extra={"pattern": LINE_PATTERN}),
+            BeforeValidator(_no_control),
+        ]
+        | None
+    ) = Field(None, description="Case-insensitive substring of the title or the service.")
     severity: list[Severity] = Field(default_factory=list)
     status: list[Status] = Field(default_factory=list)
     sort_by: SortColumn = "created_at"
@@ -205,12 +247,21 @@ def _email(value: str) -> str:
     return checked.normalized.lower()
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.upper()}{char}]" for char in word)
+
+
+# What email-validator refuses that the `email` format allows, as a pattern the address must not match: a domain
+# without a period, and the special-use domains (RFC 6761: .test, .local, .invalid, ...) and their subdomains.
+NOT_AN_EMAIL_DOMAIN = "@[^.]*$|[@.](" + "|".join(map(_any_case, SPECIAL_USE_DOMAIN_NAMES)) + ")$"
+
 Email = Annotated[
     str,
     Field(
         max_length=254,
-        json_schema_extra={"format": "email"},
-        description="Compared case-insensitively. Special-use domains (.test, .local, .invalid, ...) are refused.",
+        json_schema_extra={"format": "email", "not": {"pattern": NOT_AN_EMAIL_DOMAIN}},
+        description="Compared case-insensitively. The domain needs a period; special-use domains "
+        f"({', '.join('.' + name for name in SPECIAL_USE_DOMAIN_NAMES)}) and their subdomains are refused.",
     ),
     AfterValidator(_email),
 ]
@@ -223,8 +274,19 @@ def _iso_time_only(value: object) -> object:
     return value
 
 
+def _utc_can_show(value: datetime) -> datetime:
+    """Refuse a time that UTC cannot show (before year 1 or after 9999 there): the database compares in UTC."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "Time out of range: in UTC it falls before year 1 or after year 9999"
+        ) from exc
+    return value
+
+
 _NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
-IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only)]
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only), AfterValidator(_utc_can_show)]
 
 
 class Token(BaseModel):
@@ -304,7 +366,7 @@ EventPage = Page[EventRead]
 
 
 class NoteCreate(StrictBody):
-    text: required_text(10_000)  # type: ignore[valid-type]
+    text: required_text(10_000, multiline=True)  # type: ignore[valid-type]
 
 
 class EventListParams(PageParams):

@@ -61,14 +61,12 @@ def admin_headers():
     shutil.rmtree(_db_dir, ignore_errors=True)
 
 
-# Checks left out, each with its reason: the email format cannot say that email-validator refuses special-use
-# domains (.test, .local, ...), which the generator produces, so for creating users a valid-looking email may be
-# refused. PATCH and DELETE of /api/incidents/export are PATCH and DELETE of /api/incidents/{incident_id} with the id
-# "export", which they refuse with 422 as they refuse /api/incidents/abc (rather than a 405), and which the `Allow` of
-# a 405 there names. A list's `cursor` is opaque: only one the list handed out (for the same sort) is valid, which no
-# schema can say, so a generated one is refused. Every other operation runs every check.
+# Checks left out, each with its reason: PATCH and DELETE of /api/incidents/export are PATCH and DELETE of
+# /api/incidents/{incident_id} with the id "export", which they refuse with 422 as they refuse /api/incidents/abc
+# (rather than a 405), and which the `Allow` of a 405 there names. A list's `cursor` is opaque: only one the list
+# handed out (for the same sort) is valid, which no schema can say, so a generated one is refused. Every other
+# operation runs every check.
 EXCLUDED_CHECKS = {
-    ("POST", "/api/users"): [positive_data_acceptance],
     ("GET", "/api/incidents/export"): [unsupported_method, allow_header_conformance],
     ("GET", "/api/incidents/"): [positive_data_acceptance],
 }
@@ -91,5 +89,9 @@ def test_every_operation_conforms_to_the_schema(case, admin_headers):
     # The coverage phase can label a case positive while one of its parts (e.g. a header) holds the negative value
     # it made for that part; such a request is rightly refused, so it is not held to the positive-data check.
     if case.meta is not None and any(not part.mode.is_positive for part in case.meta.components.values()):
+        excluded.append(positive_data_acceptance)
+    # A generated If-Match rarely names the version the incident is at, and then the 412 is the right answer (the
+    # API tests cover If-Match), not valid data refused.
+    if any(name.lower() == "if-match" for name in case.headers or {}):
         excluded.append(positive_data_acceptance)
     case.call_and_validate(headers=headers, excluded_checks=excluded)

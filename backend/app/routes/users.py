@@ -2,16 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from app.deps import AdminUser, SessionDep
+from app.deps import AdminUser, PathId, SessionDep
 from app.errors import responses
 from app.schemas import PageParams, UserCreate, UserPage, UserRead, UserUpdate
 from app.services import users as user_service
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+UserId = PathId
 
 
 @router.get("", response_model=UserPage, responses=responses(401, 403, 422))
@@ -21,7 +21,7 @@ async def list_users(params: Annotated[PageParams, Query()], session: SessionDep
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=UserRead, responses=responses(400, 401, 403, 409, 422)
+    "", status_code=status.HTTP_201_CREATED, response_model=UserRead, responses=responses(400, 415, 401, 403, 409, 422)
 )
 async def create_user(data: UserCreate, session: SessionDep, _admin: AdminUser, response: Response) -> UserRead:
     user = await user_service.create_user(session, data)
@@ -34,7 +34,7 @@ async def get_user(user_id: UserId, session: SessionDep, _admin: AdminUser) -> U
     return UserRead.model_validate(await user_service.get_user(session, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserRead, responses=responses(400, 401, 403, 404, 409, 422))
+@router.patch("/{user_id}", response_model=UserRead, responses=responses(400, 415, 401, 403, 404, 409, 422))
 async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
     """Change role, display name or password, or deactivate (`is_active: false`). The last active admin
     cannot be demoted or deactivated."""

@@ -26,7 +26,7 @@ import enum
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, literal, or_, select, tuple_
@@ -142,7 +142,10 @@ def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
             moment = None
         if moment is None or moment.tzinfo is None:
             raise InvalidCursor("the cursor's value is not a time with an offset")
-        return moment
+        try:
+            return moment.astimezone(UTC)  # as the column stores it; a time UTC cannot show is no cursor's
+        except OverflowError as exc:
+            raise InvalidCursor("the cursor's value is not a time the list holds") from exc
     if python_type is str:
         length = getattr(column.type, "length", None)
         if not isinstance(value, str) or (length is not None and len(value) > length):

@@ -829,6 +829,9 @@ def test_the_audit_log_pages(clients, history):
         pytest.param({"since": "yesterday"}, "since", id="since-words"),
         pytest.param({"since": "1704110400"}, "since", id="since-unix-time"),
         pytest.param({"until": "1704110400.5"}, "until", id="until-unix-time"),
+        pytest.param({"until": "9999-12-31T23:59:59-14:00"}, "until", id="until-after-9999-in-utc"),
+        pytest.param({"since": "0001-01-01T00:00:00+14:00"}, "since", id="since-before-1-in-utc"),
+        pytest.param({"since": "9999-12-31T23:59:59.999999-00:01"}, "since", id="since-one-minute-past-9999"),
         pytest.param({"action": "deleted"}, "action", id="action-unknown"),
         pytest.param({"action": ["created", "CREATED"]}, "action", id="action-one-bad-of-two"),
         pytest.param({"actor_id": 0}, "actor_id", id="actor_id-0"),
@@ -841,6 +844,20 @@ def test_the_audit_log_pages(clients, history):
 )
 def test_the_audit_log_refuses_bad_filters(clients, history, params, loc):
     assert_invalid(clients[Role.ADMIN].get(AUDIT, params=params), ("query", loc))
+
+
+@pytest.mark.parametrize("path", [AUDIT, "/api/audit/export"])
+def test_a_time_utc_cannot_show_is_a_422_naming_it(clients, history, path):
+    body = assert_invalid(
+        clients[Role.ADMIN].get(path, params={"until": "9999-12-31T23:59:59-14:00"}), ("query", "until")
+    )
+
+    assert body["errors"][0]["type"] == "datetime_out_of_range"
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00"])
+def test_the_extreme_times_utc_can_show_are_accepted(clients, history, moment):
+    assert clients[Role.ADMIN].get(AUDIT, params={"since": moment}).status_code == 200
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.RESPONDER])

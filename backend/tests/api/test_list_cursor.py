@@ -128,6 +128,12 @@ def cursor_of(payload: object) -> str:
         pytest.param({}, cursor_of({"k": "created_at", "o": "desc", "v": "2024-01-01T12:00:00", "id": 1}), id="naive"),
         pytest.param({}, cursor_of({"k": "created_at", "o": "desc", "v": 5, "id": 1}), id="time-as-number"),
         pytest.param(
+            {}, cursor_of({"k": "created_at", "o": "desc", "v": "9999-12-31T23:59:59-14:00", "id": 1}), id="after-9999"
+        ),
+        pytest.param(
+            {}, cursor_of({"k": "created_at", "o": "desc", "v": "0001-01-01T00:00:00+14:00", "id": 1}), id="before-1"
+        ),
+        pytest.param(
             {}, cursor_of({"k": "created_at", "o": "desc", "v": "2024-01-01T12:00:00Z", "id": "1"}), id="id-text"
         ),
         pytest.param(

@@ -4,6 +4,7 @@ the last active admin is protected."""
 import asyncio
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from sqlalchemy import func, select
 
@@ -489,3 +490,32 @@ def test_two_admins_removed_at_once_leave_one_active_admin(admin, accounts, data
     db_session.rollback()
     active_admins = select(User.id).where(User.role == Role.ADMIN, User.is_active.is_(True))
     assert list(db_session.scalars(active_admins)) == [second["id"]]
+
+
+@pytest.mark.parametrize(
+    ("email", "accepted"),
+    [
+        ("sam@example.com", True),
+        ("sam@ops.example.internal", True),
+        ("sam@testing.example.com", True),
+        ("sam@example.test", False),
+        ("sam@EXAMPLE.TEST", False),
+        ("sam@corp.local", False),
+        ("sam@host.localhost", False),
+        ("sam@x.invalid", False),
+        ("sam@x.onion", False),
+        ("sam@in-addr.arpa", False),
+        ("sam@localhost", False),
+    ],
+)
+def test_the_schema_says_which_emails_are_accepted(admin, email, accepted):
+    """The OpenAPI schema of `email` accepts exactly the addresses the server does (special-use domains)."""
+    schema = admin.get("/openapi.json").json()["components"]["schemas"]["UserCreate"]["properties"]["email"]
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+    response = admin.post(USERS, json=new_user(email=email))
+
+    assert validator.is_valid(email) is accepted
+    assert response.status_code == (201 if accepted else 422), response.text
+    if not accepted:
+        assert_invalid(response, ("body", "email"))
