@@ -35,7 +35,7 @@ from app.models import IncidentEvent, Role, User
 from app.security import create_access_token, hash_password
 from app.services import outbox
 from tests.conftest import clear_tables, run_async, skip_unless_ci
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, start, stop
 
 pytestmark = pytest.mark.mysql
 
@@ -84,7 +84,7 @@ class PrivateRedis:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop(self.process)
             self.process = None
 
 
@@ -139,58 +139,31 @@ def _start(mysql_url: str, redis_url: str, prefix: str, log: Path, **settings: s
         "FIRST_ADMIN_EMAIL": "",
         **settings,
     }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=BACKEND_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {log.read_text()}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    _stop(process)
-    raise RuntimeError("uvicorn did not start in time")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    return start(command, cwd=BACKEND_DIR, env=env, ready_url=f"{base}/api/health", log=log), base
 
 
 @contextlib.contextmanager
 def _running(
-    mysql_url: str, redis_url: str, log: Path, count: int = 2, **settings: str
+    mysql_url: str, redis_url: str, logs: Path, count: int = 2, **settings: str
 ) -> Iterator[list[tuple[subprocess.Popen, str]]]:
     """`count` API processes on one Redis channel of their own (parallel runs never hear each other), each with its
-    base URL."""
+    base URL; their logs go to `logs` (api-0.log, api-1.log, ...)."""
     prefix = f"it-live-{uuid.uuid4().hex}"
     started = []
     try:
-        for _ in range(count):
-            started.append(_start(mysql_url, redis_url, prefix, log, **settings))
+        for n in range(count):
+            started.append(_start(mysql_url, redis_url, prefix, logs / f"api-{n}.log", **settings))
         yield started
     finally:
         for process, _ in started:
-            _stop(process)
+            stop(process)
 
 
 @pytest.fixture
 def processes(mysql_url: str, redis_url: str, tokens, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    with _running(mysql_url, redis_url, tmp_path / "api.log") as ((_, a), (_, b)):
+    with _running(mysql_url, redis_url, tmp_path) as ((_, a), (_, b)):
         yield a, b
 
 
@@ -307,7 +280,7 @@ def test_while_redis_is_down_writes_answer_at_once_and_the_other_process_catches
             await ws.close()
         return seen
 
-    with _running(mysql_url, private_redis.url, tmp_path / "api.log") as ((_, a), (_, b)):
+    with _running(mysql_url, private_redis.url, tmp_path) as ((_, a), (_, b)):
         seen = run_async(scenario(a, b))
 
     assert [status for status, _took in seen["writes"]] == [201] * OUTAGE_CHANGES
@@ -437,7 +410,7 @@ def test_a_client_that_stops_reading_is_dropped_4408_while_a_reader_gets_everyth
         seen["stalled_got"], seen["stalled_close"] = await asyncio.to_thread(stalled.read_to_the_end)
         return seen
 
-    with _running(mysql_url, "", tmp_path / "api.log", count=1, LIVE_QUEUE_SIZE=str(SLOW_QUEUE)) as ((process, base),):
+    with _running(mysql_url, "", tmp_path, count=1, LIVE_QUEUE_SIZE=str(SLOW_QUEUE)) as ((process, base),):
         seen = run_async(scenario(base, process.pid))
 
     read = seen["read"]
