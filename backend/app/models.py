@@ -222,6 +222,9 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(String(254))
     client: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when a successful sign-in forgets the account's failures. The row still counts for the attempts that
+    # began before that moment (in parallel with the success), so they cannot slip through a reset.
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- The search index -----------------------------------------------------------------------------------------

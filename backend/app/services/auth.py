@@ -9,7 +9,7 @@ is checked, which makes the limit hold for attempts sent in parallel too.
 import math
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -42,7 +42,10 @@ async def _retry_after(
 async def _retry_after_others(session: AsyncSession, settings: Settings, attempt: LoginFailure) -> int | None:
     """The wait the other failures (and attempts in flight) impose on this attempt, per account and per client."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    others = LoginFailure.id != attempt.id
+    # A failure forgotten by a success still counts for an attempt that began before that success.
+    others = (LoginFailure.id != attempt.id) & (
+        LoginFailure.forgotten_at.is_(None) | (LoginFailure.forgotten_at > attempt.failed_at)
+    )
     waits = [
         await _retry_after(
             session, others & (LoginFailure.email == attempt.email), settings.login_max_failures_per_account, window
@@ -104,8 +107,14 @@ async def sign_in(
     user = await authenticate(session, email, password)
     if user is None:  # the attempt stays, as a failure
         raise AppError(401, "Incorrect email or password.", headers={"WWW-Authenticate": "Bearer"})
-    # Success forgets the account's failures, this attempt included (in the request's own transaction).
-    await session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    # Success forgets the account's failures, this attempt included (in the request's own transaction). They are
+    # marked, not deleted: attempts already in flight keep counting them (`_retry_after_others`), and the window
+    # removes them with every other expired failure.
+    await session.execute(
+        update(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.forgotten_at.is_(None))
+        .values(forgotten_at=utcnow())
+    )
     return user
 
 

@@ -415,8 +415,9 @@ def test_every_failed_sign_in_checks_a_password(
 
 
 def failures(session: Session, email: str | None = None) -> int:
+    """The failures that count against later attempts (a success marks the account's as forgotten)."""
     session.rollback()
-    query = select(func.count()).select_from(LoginFailure)
+    query = select(func.count()).select_from(LoginFailure).where(LoginFailure.forgotten_at.is_(None))
     if email is not None:
         query = query.where(LoginFailure.email == email)
     return session.scalar(query) or 0
