@@ -78,17 +78,23 @@ SORT_COLUMNS = {
 Group = tuple[bool, Severity, Status]
 
 
-async def list_conditions(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
-    """The conditions of the list (and of its export): archived or not, search, severity, status. Planning a
-    search reads the search index."""
+def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
+    """The list's conditions other than search: archived or not, severity, status."""
     # Archived incidents are in no list but the archived one.
     conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
-    if params.search:
-        conditions.append(await search.search_condition(session, params.search))
     if params.severity:
         conditions.append(Incident.severity.in_(params.severity))
     if params.status:
         conditions.append(Incident.status.in_(params.status))
+    return conditions
+
+
+async def list_conditions(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
+    """The conditions of the list (and of its export): archived or not, search, severity, status. Planning a
+    search reads the search index."""
+    conditions = _filters(params)
+    if params.search:
+        conditions.append(await search.search_condition(session, params.search))
     return conditions
 
 
@@ -111,18 +117,28 @@ async def list_incidents(
 ) -> PageResult[dict[str, Any]]:
     """One page of incidents (by `params.cursor`, else by `params.page`), ordered with `id` as the tie-breaker,
     and the total that match: exact from the counts without search; with search, a COUNT that stops after
-    `count_bound` + 1 matches. Raises InvalidCursor (before the page is read) for a cursor this order did not make.
+    `count_bound` + 1 matches (through the title and service indexes when many incidents hold a few matching
+    values). Raises InvalidCursor (before the page is read) for a cursor this order did not make.
     The items are the incidents' fields and people (`_page_item`), as `IncidentRead` reads them."""
-    total = None if params.search else counted_total(params)
+    conditions = _filters(params)
+    total = count = None
+    if not params.search:
+        total = counted_total(params)
+    else:
+        plan = await search.search_plan(session, params.search)
+        if plan.values is not None and count_bound is not None:
+            count = search.matches_count_query(plan.values, conditions, count_bound)
+        conditions.append(plan.condition)
     return await read_page(
         session,
         Incident,
         PAGE_ROWS,
-        await list_conditions(session, params),
+        conditions,
         list_order(params),
         params,
         cursor=params.cursor,
         total=total,
+        count=count,
         count_bound=count_bound,
     )
 

@@ -223,14 +223,16 @@ async def read_page(
     *,
     cursor: str | None = None,
     total: Select[tuple[int]] | None = None,
+    count: Select[tuple[int]] | None = None,
     count_bound: int | None = None,
 ) -> PageResult[ItemT]:
     """One page of `model`, read as `rows` says: by `cursor` if given (checked: InvalidCursor), else by
     `params.page`.
 
     The total is `total` when the caller has a cheaper exact statement for it (a sum of maintained counts), read in
-    the page's own statement; else a COUNT(*) of the matches, which with `count_bound` stops after bound + 1 rows: a
-    total of `count_bound` that is then only a lower bound (`total_exact` false)."""
+    the page's own statement; else `count` when the caller has a cheaper bounded count, else a COUNT(*) of the
+    matches; with `count_bound` either stops after bound + 1 rows: a total of `count_bound` that is then only a
+    lower bound (`total_exact` false)."""
     dialect = session.get_bind().dialect.name
     where = [*conditions, decode_cursor(order, cursor, dialect)] if cursor else list(conditions)
     offset = 0 if cursor else (params.page - 1) * params.limit
@@ -240,7 +242,13 @@ async def read_page(
     if total is not None and found:
         counted = int(found[0].page_total or 0)
     else:  # no row to carry the total (past the last page, no match), or a search: counted on its own
-        counting = total if total is not None else count_statement(model, conditions, count_bound)
+        counting = (
+            total
+            if total is not None
+            else count
+            if count is not None
+            else count_statement(model, conditions, count_bound)
+        )
         counted = int(await session.scalar(counting) or 0)
     exact = total is not None or count_bound is None or counted <= count_bound
     next_cursor = encode_cursor(order, page[-1]) if len(found) > params.limit else None

@@ -13,6 +13,8 @@ the term (the trigrams narrow them down, a byte-wise `instr` decides), then the 
   is their ids, read from the primary key;
 - many do: the condition is a byte-wise comparison of the row's title and service with the values, which the
   list's own index walk (newest first, or any sort) meets within a few rows per match;
+  their total is counted through the title and service indexes (`matches_count_query`: each side reads at most
+  the list's count bound of entries), so a common term's total costs the same at any number of incidents;
 - most values contain the term (a one-letter term): the condition names the few values that do not.
 Terms of one or two characters have no trigram of their own: folded texts end in two NUL characters, so every
 such substring starts a trigram, and a range scan over the trigrams that start with it finds its values.
@@ -24,6 +26,7 @@ in the same transaction); after a bulk load through Core, call `rebuild_search_i
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import (
     ColumnElement,
@@ -129,17 +132,27 @@ def holders_query(values: Sequence[bytes]):
     return union(*(_holders(values, column) for column in (Incident.title, Incident.service)))
 
 
-async def search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
-    """The condition "the title or the service contains `term`", for the list query to AND with the rest.
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search is served: the condition for the list query to AND with the rest, and, when many incidents
+    hold a few matching values, those values, so that the matches are counted through the title and service
+    indexes (`holders_count_query`) rather than by walking the rows."""
+
+    condition: ColumnElement[bool]
+    values: Sequence[bytes] | None = None
+
+
+async def search_plan(session: AsyncSession, term: str) -> SearchPlan:
+    """The plan for "the title or the service contains `term`".
 
     Reads the index first (two or three small statements) to choose the condition's form; see the module's doc.
     """
     folded = fold(term)
     if not folded:
-        return false()
+        return SearchPlan(false())
     values = (await session.scalars(matching_values_query(folded).limit(MAX_VALUES + 1))).all()
     if not values:
-        return false()
+        return SearchPlan(false())
     if len(values) > MAX_VALUES:
         # Most values contain the term (a short one): name those that do not, if they are few. Every title and
         # service is a stored value, so the incident matches unless both its title and service are among them.
@@ -147,12 +160,30 @@ async def search_condition(session: AsyncSession, term: str) -> ColumnElement[bo
         others = select(SearchText.value).where(func.instr(SearchText.folded, needle) == 0).limit(MAX_OTHERS + 1)
         rest = (await session.scalars(others)).all()
         if len(rest) <= MAX_OTHERS:
-            return ~and_(_holds(Incident.title, rest), _holds(Incident.service, rest)) if rest else true()
+            return SearchPlan(~and_(_holds(Incident.title, rest), _holds(Incident.service, rest)) if rest else true())
         values = matching_values_query(folded)
-    elif sum((await session.execute(holders_count_query(values, SPARSE_LIMIT + 1))).one()) <= SPARSE_LIMIT:
+        return SearchPlan(or_(_holds(Incident.title, values), _holds(Incident.service, values)))
+    if sum((await session.execute(holders_count_query(values, SPARSE_LIMIT + 1))).one()) <= SPARSE_LIMIT:
         ids = (await session.scalars(holders_query(values))).all()
-        return Incident.id.in_(sorted(ids)) if ids else false()
-    return or_(_holds(Incident.title, values), _holds(Incident.service, values))
+        return SearchPlan(Incident.id.in_(sorted(ids)) if ids else false())
+    return SearchPlan(or_(_holds(Incident.title, values), _holds(Incident.service, values)), values)
+
+
+async def search_condition(session: AsyncSession, term: str) -> ColumnElement[bool]:
+    """The condition "the title or the service contains `term`", for a query to AND with the rest."""
+    return (await search_plan(session, term)).condition
+
+
+def matches_count_query(values: Sequence[bytes], conditions: Sequence[ColumnElement[bool]], bound: int):
+    """How many incidents that meet `conditions` hold one of the values in their title or their service, counted
+    up to bound + 1 (reaching it means "at least"), through the title and the service indexes: each side reads at
+    most bound + 1 entries, and an incident found on both sides counts once."""
+    sides = [
+        _holders(values, column).where(*conditions).limit(bound + 1).subquery()
+        for column in (Incident.title, Incident.service)
+    ]
+    matches = union(*(select(side.c.id) for side in sides)).subquery()
+    return select(func.count()).select_from(matches)
 
 
 # --- Writing ------------------------------------------------------------------------------------------------

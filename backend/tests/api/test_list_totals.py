@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Incident, IncidentCount, Role
-from tests.api.helpers import API, insert_incidents, list_page, make_incident
+from tests.api.helpers import API, BASE_TIME, insert_incidents, list_page, make_incident
 
 SEVERITIES = ["SEV1", "SEV2", "SEV3", "SEV4"]
 STATUSES = ["OPEN", "MITIGATED", "RESOLVED"]
@@ -182,3 +182,31 @@ def test_with_search_past_the_bound_every_match_can_still_be_paged_through(clien
     assert [item["id"] for page in (first, second, third) for item in page["items"]] == ids[::-1]
     assert third["next_cursor"] is None
     assert (third["total"], third["total_exact"]) == (5, False)
+
+
+@pytest.mark.parametrize(
+    ("on_title", "on_service", "on_both", "total", "exact"),
+    [(2, 1, 1, 4, True), (0, 0, 5, 5, True), (3, 3, 0, 5, False), (6, 0, 0, 5, False)],
+)
+def test_many_matches_are_counted_through_title_and_service_once_each(
+    client, db_session, bound, monkeypatch, on_title, on_service, on_both, total, exact
+):
+    """When many incidents hold the matching values (here: past a sparse limit of 0), the total is counted through
+    the title and the service indexes: an incident that matches on both counts once, archived ones and other
+    severities not at all, and past the bound the total is the bound, a lower bound."""
+    from app.services import search
+
+    monkeypatch.setattr(search, "SPARSE_LIMIT", 0)
+    insert_incidents(
+        db_session,
+        *({"title": f"disk full {i}", "service": "api"} for i in range(on_title)),
+        *({"title": f"other {i}", "service": "disk-api"} for i in range(on_service)),
+        *({"title": f"disk gone {i}", "service": "disk-store"} for i in range(on_both)),
+        {"title": "disk archived", "service": "disk-api", "archived_at": BASE_TIME},
+        {"title": "disk minor", "service": "disk-api", "severity": "SEV4"},
+        {"title": "unrelated", "service": "api"},
+    )
+
+    body = list_page(client, search="DISK", severity=["SEV1", "SEV2", "SEV3"], limit=2)
+
+    assert (body["total"], body["total_exact"]) == (total, exact)
