@@ -38,6 +38,8 @@ SCENARIOS = {
     "filter severity=SEV1": "/api/incidents/?severity=SEV1",
     "sort title asc": "/api/incidents/?sort_by=title&sort_order=asc",
     "search common (latency)": "/api/incidents/?search=latency",
+    "search absent (zqxjv)": "/api/incidents/?search=zqxjv",
+    "search rare (SLO on checkout-web)": "/api/incidents/?search=SLO%20on%20checkout-web",
 }
 BATCH = 25
 

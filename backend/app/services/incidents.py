@@ -17,7 +17,7 @@ from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Seve
 from app.schemas import IncidentCreate, IncidentListParams, IncidentRead, IncidentUpdate
 from app.services import audit, search
 from app.services.audit import Actor
-from app.services.paging import Order, PageResult, PageRows, read_page
+from app.services.paging import Order, PageResult, PageRows, count_statement, decode_cursor, read_page
 
 # What an event records of an incident: the fields people set and the lifecycle stamps that follow from them.
 TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "mitigated_at", "resolved_at")
@@ -126,9 +126,16 @@ async def list_incidents(
         total = counted_total(params)
     else:
         plan = await search.search_plan(session, params.search)
+        if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
+            if params.cursor:
+                decode_cursor(list_order(params), params.cursor, session.get_bind().dialect.name)
+            return PageResult([], 0, True, None)
         if plan.values is not None and count_bound is not None:
             count = search.matches_count_query(plan.values, conditions, count_bound)
         conditions.append(plan.condition)
+        if plan.few and (count_bound is None or count_bound >= search.SPARSE_LIMIT):
+            # At most SPARSE_LIMIT matches, by id: their exact count (within the bound) rides in the page's statement.
+            total = count_statement(Incident, conditions)
     return await read_page(
         session,
         Incident,

@@ -10,7 +10,7 @@ once with its folded form and that form's trigrams. A search first finds the val
 the term (the trigrams narrow them down, a byte-wise `instr` decides), then the incidents that hold them:
 - no value contains the term: the condition is false, and the list reads no incident;
 - a few incidents hold one (up to SPARSE_LIMIT, found through the indexes on title and service): the condition
-  is their ids, read from the primary key;
+  is "the id is one of theirs", a subquery the database materialises once, then reads by primary key;
 - many do: the condition is a byte-wise comparison of the row's title and service with the values, which the
   list's own index walk (newest first, or any sort) meets within a few rows per match;
   their total is counted through the title and service indexes (`matches_count_query`: each side reads at most
@@ -134,12 +134,15 @@ def holders_query(values: Sequence[bytes]):
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """How a search is served: the condition for the list query to AND with the rest, and, when many incidents
-    hold a few matching values, those values, so that the matches are counted through the title and service
-    indexes (`holders_count_query`) rather than by walking the rows."""
+    """How a search is served: the condition for the list query to AND with the rest; whether nothing can match, or
+    at most SPARSE_LIMIT incidents (the condition picks them by id: an exact count of them is cheap); and, when many
+    incidents hold a few matching values, those values, so that the matches are counted through the title and
+    service indexes (`matches_count_query`) rather than by walking the rows."""
 
     condition: ColumnElement[bool]
     values: Sequence[bytes] | None = None
+    few: bool = False
+    nothing: bool = False
 
 
 async def search_plan(session: AsyncSession, term: str) -> SearchPlan:
@@ -149,10 +152,10 @@ async def search_plan(session: AsyncSession, term: str) -> SearchPlan:
     """
     folded = fold(term)
     if not folded:
-        return SearchPlan(false())
+        return SearchPlan(false(), few=True, nothing=True)
     values = (await session.scalars(matching_values_query(folded).limit(MAX_VALUES + 1))).all()
     if not values:
-        return SearchPlan(false())
+        return SearchPlan(false(), few=True, nothing=True)
     if len(values) > MAX_VALUES:
         # Most values contain the term (a short one): name those that do not, if they are few. Every title and
         # service is a stored value, so the incident matches unless both its title and service are among them.
@@ -163,9 +166,14 @@ async def search_plan(session: AsyncSession, term: str) -> SearchPlan:
             return SearchPlan(~and_(_holds(Incident.title, rest), _holds(Incident.service, rest)) if rest else true())
         values = matching_values_query(folded)
         return SearchPlan(or_(_holds(Incident.title, values), _holds(Incident.service, values)))
-    if sum((await session.execute(holders_count_query(values, SPARSE_LIMIT + 1))).one()) <= SPARSE_LIMIT:
-        ids = (await session.scalars(holders_query(values))).all()
-        return SearchPlan(Incident.id.in_(sorted(ids)) if ids else false())
+    holders = sum((await session.execute(holders_count_query(values, SPARSE_LIMIT + 1))).one())
+    if holders == 0:  # values kept in the index whose incidents have since changed
+        return SearchPlan(false(), few=True, nothing=True)
+    if holders <= SPARSE_LIMIT:
+        # A subquery of a derived table, not a list of ids read first: MariaDB materialises it once (a semi-join;
+        # a bare UNION in IN would be run again for every row the list walks), and so does SQLite.
+        found = holders_query(values).subquery()
+        return SearchPlan(Incident.id.in_(select(found.c.id)), few=True)
     return SearchPlan(or_(_holds(Incident.title, values), _holds(Incident.service, values)), values)
 
 

@@ -184,3 +184,20 @@ def test_a_cursor_is_url_safe(client, db_session):
 
     assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert len(list_page(client, limit=1, sort_by="title", cursor=cursor)["items"]) == 1
+
+
+@pytest.mark.parametrize("made_for", [{"sort_by": "title"}, None])
+def test_a_search_that_matches_nothing_still_checks_its_cursor(client, db_session, made_for):
+    insert_incidents(db_session, *({"title": f"disk {i}", "created_at": minutes(i)} for i in range(3)))
+    cursor = list_page(client, limit=1, **made_for)["next_cursor"] if made_for else "A" * 1025
+
+    assert_invalid(client.get(API, params={"search": "zqxjv", "cursor": cursor}), ("query", "cursor"))
+    assert list_page(client, search="zqxjv") == {
+        "items": [],
+        "total": 0,
+        "total_exact": True,
+        "page": 1,
+        "pages": 0,
+        "limit": 20,
+        "next_cursor": None,
+    }
