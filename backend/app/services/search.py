@@ -33,6 +33,7 @@ from sqlalchemy import (
     Connection,
     LargeBinary,
     and_,
+    case,
     cast,
     delete,
     event,
@@ -185,13 +186,15 @@ async def search_condition(session: AsyncSession, term: str) -> ColumnElement[bo
 def matches_count_query(values: Sequence[bytes], conditions: Sequence[ColumnElement[bool]], bound: int):
     """How many incidents that meet `conditions` hold one of the values in their title or their service, counted
     up to bound + 1 (reaching it means "at least"), through the title and the service indexes: each side reads at
-    most bound + 1 entries, and an incident found on both sides counts once."""
+    most bound + 1 entries; when one side alone passes the bound, that is the answer, else the two sides' union
+    (an incident found on both counts once)."""
     sides = [
         _holders(values, column).where(*conditions).limit(bound + 1).subquery()
         for column in (Incident.title, Incident.service)
     ]
-    matches = union(*(select(side.c.id) for side in sides)).subquery()
-    return select(func.count()).select_from(matches)
+    title, service = (select(func.count()).select_from(side).scalar_subquery() for side in sides)
+    both = select(func.count()).select_from(union(*(select(side.c.id) for side in sides)).subquery())
+    return select(case((title > bound, title), (service > bound, service), else_=both.scalar_subquery()))
 
 
 # --- Writing ------------------------------------------------------------------------------------------------
