@@ -3,14 +3,15 @@ block over MAX_HEADER_BYTES a 431, a body over the `MAX_BODY_BYTES` setting a 41
 
 The body is refused before it is read: at once when its `Content-Length` says it is too large; a body without one
 (chunked) is counted as it arrives and refused at the chunk that passes the limit, so no more than the limit (and
-the server's one read buffer) is ever held for it. The check runs before the route, so before FastAPI reads the
-body and before any dependency looks at the token: an anonymous caller costs no more than a signed-in one.
+the server's one read buffer) is ever held for it. The 413 closes the connection (`Connection: close`), so the
+server reads no more of the body either. The check runs before the route, so before FastAPI reads the body and
+before any dependency looks at the token: an anonymous caller costs no more than a signed-in one.
 
 The server (app/http_server.py) has its own, higher ceiling on the request head; these limits are below it, so the
 app answers first, with the request id, CORS and security headers of any other answer."""
 
 from fastapi import HTTPException
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem
@@ -19,6 +20,8 @@ from app.errors import problem
 MAX_URL_BYTES = 8 * 1024
 # Every header line, counted as sent (`name: value` and its CR LF). A token is about 200 bytes.
 MAX_HEADER_BYTES = 32 * 1024
+# A refused body is not read to its end: the server closes the connection after the answer instead.
+CLOSE = {"Connection": "close"}
 
 
 def url_bytes(scope: Scope) -> int:
@@ -65,19 +68,25 @@ class RequestLimitsMiddleware:
         # The server has checked that a Content-Length is a number (it answers 400 itself otherwise).
         if content_length is not None and content_length.isdigit():
             if int(content_length) > self.max_body_bytes:
-                await problem(413, body_too_large_detail(self.max_body_bytes))(scope, receive, send)
+                await problem(413, body_too_large_detail(self.max_body_bytes), headers=CLOSE)(scope, receive, send)
                 return
             await self.app(scope, receive, send)  # the server delivers no more than it declares
             return
-        received = 0
+        received, refused = 0, False
 
         async def receive_counted() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    refused = True
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
-        await self.app(scope, receive_counted, send)
+        async def send_closing_if_refused(message: Message) -> None:
+            if refused and message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(CLOSE)
+            await send(message)
+
+        await self.app(scope, receive_counted, send_closing_if_refused)

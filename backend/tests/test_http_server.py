@@ -152,3 +152,4 @@ def test_an_anonymous_50_mb_body_is_a_413_problem(port, chunked):
     answer, _ = send(port, post_head(framing), fifty_megabytes(chunked))
 
     assert answer.problem(413)["detail"] == f"The request body is larger than the {LIMIT} bytes this API accepts."
+    assert answer.headers["connection"] == "close"

@@ -44,6 +44,7 @@ def assert_refused_as_too_large(response) -> None:
     assert response.headers["access-control-allow-origin"] == FRONTEND
     assert response.headers["x-request-id"] == "size-check"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["connection"] == "close"  # the server reads no more of the body
 
 
 HEADERS = {"Origin": FRONTEND, "X-Request-ID": "size-check", "Content-Type": "application/json"}
