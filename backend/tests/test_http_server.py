@@ -153,3 +153,9 @@ def test_an_anonymous_50_mb_body_is_a_413_problem(port, chunked):
 
     assert answer.problem(413)["detail"] == f"The request body is larger than the {LIMIT} bytes this API accepts."
     assert answer.headers["connection"] == "close"
+
+
+def test_a_request_the_parser_refuses_is_a_400_problem(port):
+    answer, _ = send(port, b"NOT HTTP AT ALL\r\n\r\n")
+
+    assert answer.problem(400)["detail"] == "The request is not valid HTTP/1.1."
