@@ -51,6 +51,8 @@ DATA = BENCH / ".data"
 RESULTS = BENCH / "results"
 LOGS = DATA / "logs"
 PY = sys.executable
+# The HTTP protocol `make run` serves with (app/cli.py): uvicorn's default with a ceiling on the request head.
+HTTP_PROTOCOL = "app.http_server:HttpToolsProtocol"
 
 DATABASE_NAME = "incident_tracker_bench"
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -628,6 +630,7 @@ class Run:
         port = free_port()
         command = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", str(self.settings.workers), "--no-access-log", "--log-level", "warning"]
+        command += ["--http", HTTP_PROTOCOL]
         if app_dir is not None:
             command += ["--app-dir", str(app_dir)]
         self.leaders[name] = self.processes.start(name, command, env=env, cwd=BACKEND)

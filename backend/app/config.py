@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     behind_tls: bool = False
     # A list with search counts at most this many matches; past it the total is a lower bound (total_exact false).
     list_count_limit: int = Field(10_000, ge=1)
+    # A request body over this many bytes is refused with 413 before it is read (app/request_limits.py). The largest
+    # valid body, an incident with a 10,000-character description of emoji each JSON-escaped as \uXXXX\uXXXX (12
+    # bytes), is about 125 kB: the default leaves eight times that.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     # Accounts and sign-in
     secret_key: str = Field(DEFAULT_SECRET_KEY, min_length=32)

@@ -18,8 +18,9 @@ from app.schemas import Problem
 logger = logging.getLogger("app.errors")
 
 PROBLEM_JSON = "application/problem+json"
-# Any operation can fail unexpectedly (500) or find the database not answering (503).
-ALWAYS_POSSIBLE = (500, 503)
+# Any request can have a URL or headers over the limits (414, 431, app/request_limits.py), and any operation can fail
+# unexpectedly (500) or find the database not answering (503).
+ALWAYS_POSSIBLE = (414, 431, 500, 503)
 # Seconds a client is asked to wait before trying again while the database does not answer.
 RETRY_AFTER_SECONDS = 5
 
@@ -83,7 +84,7 @@ PROBLEM_SCHEMAS = {412: "PreconditionFailedProblem"}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can return, besides 500 and 503 which any can."""
+    """OpenAPI declarations of the problem responses a route can return, besides those any can (ALWAYS_POSSIBLE)."""
     return {
         status: {
             "description": HTTPStatus(status).phrase,

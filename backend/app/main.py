@@ -14,6 +14,7 @@ from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.json_bodies import Utf8JsonBodyMiddleware
 from app.live import LiveHub
 from app.request_id import RequestIdMiddleware
+from app.request_limits import RequestLimitsMiddleware
 from app.routes import audit, auth, export, health, incidents, live, users
 from app.schemas import PreconditionFailedProblem, Problem
 from app.security_headers import SecurityHeadersMiddleware
@@ -50,9 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = hub
 
     # The last added is the outermost: security headers, request id, then CORS, then the answer to unexpected errors,
-    # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer; innermost,
-    # the check that a JSON body is UTF-8.
+    # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer; then the
+    # size limits, before anything reads the body (FastAPI reads it before the route's dependencies check the token);
+    # innermost, the check that a JSON body is UTF-8.
     app.add_middleware(Utf8JsonBodyMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,

@@ -13,7 +13,7 @@ from app.services import auth
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token, dependencies=[Public], responses=responses(400, 401, 422, 429))
+@router.post("/token", response_model=Token, dependencies=[Public], responses=responses(400, 413, 401, 422, 429))
 async def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep, settings: SettingsDep
 ) -> Token:

@@ -152,7 +152,7 @@ def _parse_query(model: type[BaseModel], pairs: list[tuple[str, str]]) -> BaseMo
     "/api/download-tickets",
     status_code=status.HTTP_201_CREATED,
     response_model=DownloadTicketRead,
-    responses=responses(400, 415, 401, 403, 422),
+    responses=responses(400, 413, 415, 401, 403, 422),
 )
 async def create_download_ticket(
     request: Request, user: ViewerUser, data: DownloadTicketCreate, session: SessionDep

@@ -107,7 +107,7 @@ async def _at_most_once(
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=IncidentRead,
-    responses=CREATED_WITH_ETAG | responses(400, 415, *SIGNED_IN, 409, 422),
+    responses=CREATED_WITH_ETAG | responses(400, 413, 415, *SIGNED_IN, 409, 422),
 )
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentRead, include_in_schema=False)
 async def create_incident(
@@ -153,7 +153,9 @@ async def get_incident(incident: VisibleIncident, if_none_match: IfNoneMatch, re
 
 
 @router.patch(
-    "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | responses(400, 415, *SIGNED_IN, 404, 412, 422)
+    "/{incident_id}",
+    response_model=IncidentRead,
+    responses=WITH_ETAG | responses(400, 413, 415, *SIGNED_IN, 404, 412, 422),
 )
 async def update_incident(
     actor: ResponderActor,
@@ -203,7 +205,7 @@ async def list_events(
     "/{incident_id}/notes",
     status_code=status.HTTP_201_CREATED,
     response_model=EventRead,
-    responses=responses(400, 415, *SIGNED_IN, 404, 409, 422),
+    responses=responses(400, 413, 415, *SIGNED_IN, 404, 409, 422),
 )
 async def add_note(
     actor: ResponderActor,

@@ -21,7 +21,10 @@ async def list_users(params: Annotated[PageParams, Query()], session: SessionDep
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=UserRead, responses=responses(400, 415, 401, 403, 409, 422)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=responses(400, 413, 415, 401, 403, 409, 422),
 )
 async def create_user(data: UserCreate, session: SessionDep, _admin: AdminUser, response: Response) -> UserRead:
     user = await user_service.create_user(session, data)
@@ -34,7 +37,7 @@ async def get_user(user_id: UserId, session: SessionDep, _admin: AdminUser) -> U
     return UserRead.model_validate(await user_service.get_user(session, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserRead, responses=responses(400, 415, 401, 403, 404, 409, 422))
+@router.patch("/{user_id}", response_model=UserRead, responses=responses(400, 413, 415, 401, 403, 404, 409, 422))
 async def update_user(user_id: UserId, data: UserUpdate, session: SessionDep, _admin: AdminUser) -> UserRead:
     """Change role, display name or password, or deactivate (`is_active: false`). The last active admin
     cannot be demoted or deactivated."""

@@ -210,30 +210,32 @@ def test_health_is_503_when_the_database_does_not_answer(unreachable):
 # Every operation of the schema and exactly the error statuses it declares (read from routes/*.py), besides
 # EVERY_OPERATION. Sign-in also answers 400 to a form it cannot parse (see
 # test_openapi_declares_the_status_a_malformed_body_gets), so it must declare it like every other operation that
-# reads a body. A JSON body declared in another charset than UTF-8 is a 415 (tests/api/test_strict_parsing.py).
+# reads a body. A JSON body declared in another charset than UTF-8 is a 415 (tests/api/test_strict_parsing.py). Every
+# operation that reads a body can answer 413 (tests/api/test_request_limits.py).
 DECLARED_ERRORS = {
     ("/api/health", "get"): {"503"},
-    ("/api/auth/token", "post"): {"400", "401", "422", "429"},
+    ("/api/auth/token", "post"): {"400", "413", "401", "422", "429"},
     ("/api/auth/me", "get"): {"401"},
     ("/api/incidents/", "get"): {"401", "403", "422"},
-    ("/api/incidents/", "post"): {"400", "415", "401", "403", "409", "422"},
+    ("/api/incidents/", "post"): {"400", "413", "415", "401", "403", "409", "422"},
     ("/api/incidents/{incident_id}", "get"): {"401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}", "patch"): {"400", "415", "401", "403", "404", "412", "422"},
+    ("/api/incidents/{incident_id}", "patch"): {"400", "413", "415", "401", "403", "404", "412", "422"},
     ("/api/incidents/{incident_id}", "delete"): {"401", "403", "404", "412", "422"},
     ("/api/incidents/{incident_id}/restore", "post"): {"401", "403", "404", "409", "412", "422"},
     ("/api/incidents/{incident_id}/events", "get"): {"401", "403", "404", "422"},
-    ("/api/incidents/{incident_id}/notes", "post"): {"400", "415", "401", "403", "404", "409", "422"},
+    ("/api/incidents/{incident_id}/notes", "post"): {"400", "413", "415", "401", "403", "404", "409", "422"},
     ("/api/users", "get"): {"401", "403", "422"},
-    ("/api/users", "post"): {"400", "415", "401", "403", "409", "422"},
+    ("/api/users", "post"): {"400", "413", "415", "401", "403", "409", "422"},
     ("/api/users/{user_id}", "get"): {"401", "403", "404", "422"},
-    ("/api/users/{user_id}", "patch"): {"400", "415", "401", "403", "404", "409", "422"},
+    ("/api/users/{user_id}", "patch"): {"400", "413", "415", "401", "403", "404", "409", "422"},
     ("/api/audit", "get"): {"401", "403", "422"},
     ("/api/incidents/export", "get"): {"401", "403", "422"},
     ("/api/audit/export", "get"): {"401", "403", "422"},
-    ("/api/download-tickets", "post"): {"400", "415", "401", "403", "422"},
+    ("/api/download-tickets", "post"): {"400", "413", "415", "401", "403", "422"},
 }
-# What any operation can answer: 500 (something unexpected) and 503 (the database does not answer).
-EVERY_OPERATION = {"500", "503"}
+# What any operation can answer: 414 and 431 (a URL or headers over the limits), 500 (something unexpected) and 503
+# (the database does not answer).
+EVERY_OPERATION = {"414", "431", "500", "503"}
 # The operations anyone may call; every other one needs the bearer token.
 PUBLIC_OPERATIONS = {("/api/health", "get"), ("/api/auth/token", "post")}
 
@@ -262,7 +264,7 @@ def test_openapi_declares_each_error_as_a_problem(openapi, path, method):
         assert responses[status]["content"] == {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
-def test_every_operation_of_the_app_declares_500_and_503_as_problems(app):
+def test_every_operation_of_the_app_declares_414_431_500_and_503_as_problems(app):
     operations = [
         (path, method, operation) for path, item in app.openapi()["paths"].items() for method, operation in item.items()
     ]
