@@ -34,7 +34,7 @@ from tests.stalling_proxy import StallingProxy
 # Small bounds, so that the tests are quick: a request may wait 1 s for the pool, then 1 s to connect or for an
 # answer.
 TIMEOUTS = {"db_connect_timeout_seconds": 1.0, "db_statement_timeout_seconds": 1.0, "db_pool_timeout_seconds": 1.0}
-BOUND = 2.0
+BOUND = Settings(**TIMEOUTS).database_timeouts.bound
 # What a request may take beyond the bound on a loaded machine.
 SLACK = 1.0
 
