@@ -35,7 +35,8 @@ def migrate() -> None:
 async def unit_of_work() -> AsyncIterator[AsyncSession]:
     """One transaction on the configured database, through the same services as the API: committed if the block
     ends normally, else rolled back."""
-    engine = create_async_db_engine(get_settings().database_url)
+    settings = get_settings()
+    engine = create_async_db_engine(settings.database_url, timeouts=settings.database_timeouts)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             yield session

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.database import DatabaseTimeouts
+
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 ROOT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_URL = f"sqlite:///{BACKEND_DIR / 'incident_tracker.db'}"
@@ -37,6 +39,14 @@ class Settings(BaseSettings):
     # valid body, an incident with a 10,000-character description of emoji each JSON-escaped as \uXXXX\uXXXX (12
     # bytes), is about 125 kB: the default leaves eight times that.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    # Bounded waits for the database (app.database.DatabaseTimeouts), in seconds: a database that stops answering is
+    # a 503 within them, not a hung request. Opening a connection; each wait for one answer from the server (not a
+    # whole result: a long export keeps receiving rows) or, on SQLite, for another connection's lock; a free
+    # connection in the pool.
+    db_connect_timeout_seconds: float = Field(3.0, gt=0, le=60)
+    db_statement_timeout_seconds: float = Field(5.0, gt=0, le=600)
+    db_pool_timeout_seconds: float = Field(3.0, gt=0, le=60)
 
     # Accounts and sign-in
     secret_key: str = Field(DEFAULT_SECRET_KEY, min_length=32)
@@ -90,6 +100,14 @@ class Settings(BaseSettings):
         if self.secret_key == DEFAULT_SECRET_KEY:
             problems.append("SECRET_KEY is the development default; set a long random value")
         return problems
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect=self.db_connect_timeout_seconds,
+            statement=self.db_statement_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
 
     @property
     def api_url(self) -> str:

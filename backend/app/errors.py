@@ -12,7 +12,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import is_unreachable
+from app.database import WROTE_STATE, is_lost_connection, is_unreachable
 from app.schemas import Problem
 
 logger = logging.getLogger("app.errors")
@@ -23,6 +23,14 @@ PROBLEM_JSON = "application/problem+json"
 ALWAYS_POSSIBLE = (414, 431, 500, 503)
 # Seconds a client is asked to wait before trying again while the database does not answer.
 RETRY_AFTER_SECONDS = 5
+# A write that got this answer may have been committed or not (the database stopped answering mid-way): sending it
+# again with the same Idempotency-Key is what makes that safe.
+UNAVAILABLE_DETAIL = (
+    "The database is not answering. Try again shortly; a create sent again with the same Idempotency-Key is "
+    "never done twice."
+)
+# The methods whose request is tried once more when its connection was lost (see UnexpectedErrorMiddleware).
+RETRIED_METHODS = ("GET", "HEAD")
 
 
 class ProblemResponse(JSONResponse):
@@ -147,17 +155,27 @@ def unexpected_error(scope: Scope, exc: Exception) -> ProblemResponse:
     method, path = scope.get("method", "-"), scope.get("path", "-")
     if is_unreachable(exc):
         logger.warning("The database is not answering on %s %s (request %s): %s", method, path, request_id, exc)
-        return problem(
-            503,
-            "The database is not answering. Try again shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return problem(503, UNAVAILABLE_DETAIL, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     logger.error("Unhandled error on %s %s (request %s)", method, path, request_id, exc_info=exc)
     return problem(500, "The server could not complete the request.")
 
 
+def _may_retry(scope: Scope, exc: Exception) -> bool:
+    """A read whose connection was lost is tried once more: a GET or HEAD whose unit of work wrote nothing (the
+    session dependency says so in the request's state), when the connection dropped at once rather than giving no
+    answer in time (`is_lost_connection()`: a timeout is not retried, it would only double the wait). A write is
+    never tried again here: it may have been committed before the connection dropped; the client decides, and an
+    Idempotency-Key makes its retry safe."""
+    return (
+        scope.get("method") in RETRIED_METHODS
+        and not scope.get("state", {}).get(WROTE_STATE, False)
+        and is_lost_connection(exc)
+    )
+
+
 class UnexpectedErrorMiddleware:
-    """Renders an exception no handler took as `unexpected_error()` does.
+    """Renders an exception no handler took as `unexpected_error()` does, after trying a read once more when it
+    lost its connection (`_may_retry()`; the pool has dropped that connection, so the retry runs on a fresh one).
 
     Starlette runs the app's own `Exception` handler in its outermost middleware, so that answer would bypass CORS
     (a page could not read it) and the request id. This middleware goes inside both (see main.py)."""
@@ -176,12 +194,37 @@ class UnexpectedErrorMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_tracking_start)
-        except Exception as exc:
-            if started:  # too late for another answer: let the server end the response
-                raise
-            await unexpected_error(scope, exc)(scope, receive, send)
+        for attempt in (1, 2):
+            try:
+                await self.app(scope, receive if attempt == 1 else _empty_body(receive), send_tracking_start)
+            except Exception as exc:
+                if started:  # too late for another answer: let the server end the response
+                    raise
+                if attempt == 1 and _may_retry(scope, exc):
+                    logger.warning(
+                        "Lost the database connection on %s %s (request %s); trying once more: %s",
+                        scope.get("method"),
+                        scope.get("path"),
+                        scope.get("state", {}).get("request_id", "-"),
+                        exc,
+                    )
+                    continue
+                await unexpected_error(scope, exc)(scope, receive, send)
+            return
+
+
+def _empty_body(receive: Receive) -> Receive:
+    """The receive channel of a GET or HEAD run again: its (empty) body once more, then the client's own."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:

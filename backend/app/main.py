@@ -23,7 +23,7 @@ from app.services import outbox
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = create_async_db_engine(settings.database_url, echo=settings.sql_echo)
+    engine = create_async_db_engine(settings.database_url, echo=settings.sql_echo, timeouts=settings.database_timeouts)
 
     hub = LiveHub(engine, settings)
     # Every commit that carries a live event rings the live feed's doorbell (services/outbox.py).

@@ -150,7 +150,8 @@ UNAVAILABLE = {
     "type": "about:blank",
     "title": "Service Unavailable",
     "status": 503,
-    "detail": "The database is not answering. Try again shortly.",
+    "detail": "The database is not answering. Try again shortly; a create sent again with the same Idempotency-Key "
+    "is never done twice.",
 }
 
 
