@@ -16,6 +16,7 @@ from app.config import Settings
 from app.database import utcnow
 from app.errors import AppError
 from app.models import LoginFailure, User
+from app.schemas import sign_in_email
 from app.security import create_access_token
 from app.services.users import authenticate
 
@@ -95,7 +96,7 @@ async def sign_in(
 
     The throttle's own transactions run before the request's session is first used, so a sign-in holds one
     database connection at a time."""
-    email = email.strip().lower()
+    email = sign_in_email(email)
     attempt = await _begin_attempt(session_factory, settings, email, client)
     async with session_factory() as count_session:
         wait = await _retry_after_others(count_session, settings, attempt)
