@@ -1,9 +1,16 @@
 """Sign-in: the password check, the access token, and the throttle that slows password guessing.
 
-Too many failed sign-ins for one account, or from one address, within a window are answered 429 until the oldest
-of them leaves the window. Failures live in the database, so the limit holds across API processes, and they are
-written in a transaction of their own, since the request itself fails. Each attempt is written before its password
-is checked, which makes the limit hold for attempts sent in parallel too.
+Failed sign-ins are counted within a window, three ways: for one account from one client address (a small limit:
+a guesser is refused early), for one account from every address (a high ceiling, which still bounds guessing
+spread over many addresses), and from one address for every account. An attempt over any of them is answered 429
+until the oldest failure it needs leaves the window. So a stranger who guesses from elsewhere does not lock the
+owner out: the owner's address has not failed for the account, and only the ceiling, far above one guesser's
+limit, is shared. A success forgets the failures of its own account and address only, so the owner signing in
+does not give a guesser elsewhere a fresh start.
+
+Failures live in the database, so the limits hold across API processes, and they are written in a transaction of
+their own, since the request itself fails. Each attempt is written before its password is checked, which makes the
+limits hold for attempts sent in parallel too.
 """
 
 import math
@@ -47,14 +54,13 @@ async def _retry_after_others(session: AsyncSession, settings: Settings, attempt
     others = (LoginFailure.id != attempt.id) & (
         LoginFailure.forgotten_at.is_(None) | (LoginFailure.forgotten_at > attempt.failed_at)
     )
-    waits = [
-        await _retry_after(
-            session, others & (LoginFailure.email == attempt.email), settings.login_max_failures_per_account, window
-        ),
-        await _retry_after(
-            session, others & (LoginFailure.client == attempt.client), settings.login_max_failures_per_client, window
-        ),
+    same_account, same_client = LoginFailure.email == attempt.email, LoginFailure.client == attempt.client
+    limits = [
+        (same_account & same_client, settings.login_max_failures_per_account_client),
+        (same_account, settings.login_max_failures_per_account),
+        (same_client, settings.login_max_failures_per_client),
     ]
+    waits = [await _retry_after(session, others & condition, limit, window) for condition, limit in limits]
     waits = [wait for wait in waits if wait is not None]
     return max(waits) if waits else None
 
@@ -108,12 +114,16 @@ async def sign_in(
     user = await authenticate(session, email, password)
     if user is None:  # the attempt stays, as a failure
         raise AppError(401, "Incorrect email or password.", headers={"WWW-Authenticate": "Bearer"})
-    # Success forgets the account's failures, this attempt included (in the request's own transaction). They are
-    # marked, not deleted: attempts already in flight keep counting them (`_retry_after_others`), and the window
-    # removes them with every other expired failure.
+    # Success forgets the account's failures from this address, this attempt included (in the request's own
+    # transaction); those from elsewhere still count. They are marked, not deleted: attempts already in flight keep
+    # counting them (`_retry_after_others`), and the window removes them with every other expired failure.
     await session.execute(
         update(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.forgotten_at.is_(None))
+        .where(
+            LoginFailure.email == attempt.email,
+            LoginFailure.client == attempt.client,
+            LoginFailure.forgotten_at.is_(None),
+        )
         .values(forgotten_at=utcnow())
     )
     return user
