@@ -628,6 +628,7 @@ class Run:
         port = free_port()
         command = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", str(self.settings.workers), "--no-access-log", "--log-level", "warning"]
+        command += ["--no-proxy-headers"]  # as `make run` serves it with no TRUSTED_PROXIES
         if app_dir is not None:
             command += ["--app-dir", str(app_dir)]
         self.leaders[name] = self.processes.start(name, command, env=env, cwd=BACKEND)
