@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(100, ge=1)
     login_max_failures_per_client: int = Field(20, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
+    # After an address's first failure for an account, seconds before it may try that account again; doubled after
+    # each further failure, until the limit above refuses it for the window. 0: no slowing down.
+    login_failure_delay_seconds: float = Field(1.0, ge=0, le=3600)
     # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (comma-separated addresses or
     # networks, or `*`); empty: none, and the client address is the connection's. `make run` passes it to uvicorn.
     trusted_proxies: Annotated[list[str], NoDecode] = []

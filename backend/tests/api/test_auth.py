@@ -3,7 +3,9 @@
 
 import base64
 import json
+import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -489,6 +491,7 @@ def app_with(database_url, db_engine, accounts):
     clients = []
 
     def make(**settings: Any) -> TestClient:
+        settings = {"login_failure_delay_seconds": 0, **settings}
         app = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[], **settings))
         clients.append(TestClient(app))
         return clients[-1].__enter__()
@@ -497,6 +500,45 @@ def app_with(database_url, db_engine, accounts):
     for client in clients:
         client.__exit__(None, None, None)
     clear_tables(db_engine)
+
+
+def backdate_failures(session: Session, seconds: float) -> None:
+    """Move every recorded failure this many seconds into the past, as if the guesser had waited."""
+    session.rollback()
+    for failure in session.scalars(select(LoginFailure)):
+        failure.failed_at -= timedelta(seconds=seconds)
+    session.commit()
+
+
+def retry_after(response) -> int:
+    body = assert_problem(response, 429)
+    assert body["detail"] == f"Too many failed sign-ins. Try again in {response.headers['retry-after']} seconds."
+    return int(response.headers["retry-after"])
+
+
+def test_an_address_that_keeps_failing_is_slowed_down_then_refused(app_with, accounts, db_session):
+    guesser = app_with(login_failure_delay_seconds=60, login_failure_window_seconds=3600)
+    owner = from_address(guesser, "198.51.100.2")
+    began = time.monotonic()
+
+    def about(seconds: int) -> range:
+        """The Retry-After to expect: `seconds`, less the time the test has taken so far (argon2 is slow)."""
+        return range(max(1, seconds - math.ceil(time.monotonic() - began) - 1), seconds + 1)
+
+    for pause in (60, 120, 240, 480):  # after each failure, twice the wait of the one before
+        assert_unauthorized(sign_in(guesser, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+        assert retry_after(sign_in(guesser, "admin@example.com")) in about(pause)  # the right password waits too
+        backdate_failures(db_session, pause - 10)
+        assert retry_after(sign_in(guesser, "admin@example.com")) in range(1, 11)  # not yet
+        backdate_failures(db_session, 10)
+
+    # Slowed only there: the owner from elsewhere, and another account from the same address, go through.
+    assert sign_in(owner, "admin@example.com").status_code == 200
+    assert sign_in(guesser, "viewer@example.com").status_code == 200
+    # The fifth failure reaches the address's limit: refused until the oldest failure leaves the window.
+    assert_unauthorized(sign_in(guesser, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    backdate_failures(db_session, 2000)  # far past any slow-down: the first failure is 2,900 s old
+    assert retry_after(sign_in(guesser, "admin@example.com")) in about(700)
 
 
 def test_the_account_ceiling_bounds_guessing_spread_over_addresses(app_with, accounts, db_session):
@@ -597,7 +639,13 @@ def test_the_right_password_among_parallel_guesses_counts_against_the_same_limit
 def strict_client(database_url, db_engine, accounts):
     """A client of an app that allows only 3 failed sign-ins per client address (the accounts' limit stays 5)."""
     strict = create_app(
-        Settings(database_url=database_url, app_env="test", cors_origins=[], login_max_failures_per_client=3)
+        Settings(
+            database_url=database_url,
+            app_env="test",
+            cors_origins=[],
+            login_max_failures_per_client=3,
+            login_failure_delay_seconds=0,
+        )
     )
     with TestClient(strict) as test_client:  # its lifespan closes the app's connections
         yield test_client
