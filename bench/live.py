@@ -83,9 +83,16 @@ def prepare(url: str) -> dict[str, str]:
 def start_api(url: str, port: int, uvicorn_args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "REDIS_URL": ""}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"]
-    # As `make run` and the image serve it (no per-message compression, the HTTP protocol of app/http_server.py);
-    # --uvicorn-args come last and win.
-    command += ["--ws-per-message-deflate", "false", "--http", "app.http_server:HttpToolsProtocol", *uvicorn_args]
+    # As `make run` and the image serve it (no per-message compression, the HTTP protocol of app/http_server.py, no
+    # proxy headers); --uvicorn-args come last and win.
+    command += [
+        "--ws-per-message-deflate",
+        "false",
+        "--http",
+        "app.http_server:HttpToolsProtocol",
+        "--no-proxy-headers",
+        *uvicorn_args,
+    ]
     process = subprocess.Popen(command, cwd=BACKEND, env=env)
     for _ in range(150):
         try:

@@ -630,7 +630,7 @@ class Run:
         port = free_port()
         command = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", str(self.settings.workers), "--no-access-log", "--log-level", "warning"]
-        command += ["--http", HTTP_PROTOCOL]
+        command += ["--http", HTTP_PROTOCOL, "--no-proxy-headers"]  # as `make run` serves it, no TRUSTED_PROXIES
         if app_dir is not None:
             command += ["--app-dir", str(app_dir)]
         self.leaders[name] = self.processes.start(name, command, env=env, cwd=BACKEND)

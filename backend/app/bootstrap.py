@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.models import Role, User
-from app.schemas import UserCreate
+from app.schemas import UserCreate, normalize_email
 from app.security import verify_password
 from app.services import users as user_service
 
@@ -34,7 +34,7 @@ async def ensure_first_admin(session: AsyncSession, settings: Settings) -> User 
     """Create FIRST_ADMIN_EMAIL as an admin when no account has that email. Returns the account it created."""
     if not settings.first_admin_email:
         return None
-    if await user_service.find_by_email(session, settings.first_admin_email) is not None:
+    if await user_service.find_by_email(session, normalize_email(settings.first_admin_email)) is not None:
         return None
     if settings.first_admin_password is None:
         raise RuntimeError("FIRST_ADMIN_EMAIL is set but FIRST_ADMIN_PASSWORD is not.")

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from alembic import command
@@ -100,6 +101,29 @@ def create_user(email: str, display_name: str, role: str, password_stdin: bool) 
     return 0
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the API is served (`make run`, `serve`, the image).
+
+    No per-message compression on the live feed: each message is compressed once per connection, which at a
+    thousand watchers costs more CPU than the messages (a few hundred bytes of JSON) are worth. The HTTP protocol
+    is uvicorn's default with a ceiling on the request head (app/http_server.py).
+
+    X-Forwarded-For and X-Forwarded-Proto are believed only from TRUSTED_PROXIES. uvicorn would otherwise believe
+    them from 127.0.0.1, so that any local process could pick the client address the sign-in throttle counts."""
+    return {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "ws_per_message_deflate": False,
+        "http": HTTP_PROTOCOL,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or None,
+    }
+
+
+def serve(settings: Settings) -> None:
+    uvicorn.run("app.main:app", **uvicorn_options(settings))
+
+
 def run() -> int:
     """Migrate, seed an empty database, then serve the API and the pages until Ctrl-C."""
     settings = get_settings()
@@ -118,16 +142,7 @@ def run() -> int:
         flush=True,
     )
     try:
-        # No per-message compression on the live feed: each message is compressed once per connection, which at
-        # a thousand watchers costs more CPU than the messages (a few hundred bytes of JSON) are worth. The HTTP
-        # protocol is uvicorn's default with a ceiling on the request head (app/http_server.py).
-        uvicorn.run(
-            "app.main:app",
-            host=settings.api_host,
-            port=settings.api_port,
-            ws_per_message_deflate=False,
-            http=HTTP_PROTOCOL,
-        )
+        serve(settings)
     finally:
         web.shutdown()
         web.server_close()
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="migrate, seed an empty database, serve the API and the pages")
     commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("serve", help="serve the API alone (API_HOST, API_PORT, TRUSTED_PROXIES), as `run` does")
     create = commands.add_parser(
         "create-user",
         help="create an account (the password is asked for, without echo)",
@@ -154,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         return run()
     if args.command == "create-user":
         return create_user(args.email, args.name, args.role, args.password_stdin)
+    if args.command == "serve":
+        serve(get_settings())
+        return 0
     migrate()
     return 0
 

@@ -53,10 +53,19 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30)
     first_admin_email: str | None = None
     first_admin_password: SecretStr | None = None
-    # Failed sign-ins within the window, after which further attempts are answered 429.
-    login_max_failures_per_account: int = Field(5, ge=1)
+    # Failed sign-ins within the window, after which further attempts are answered 429: for one account from one
+    # client address, for one account from every address (a ceiling on guessing spread over many addresses), and
+    # from one address for every account.
+    login_max_failures_per_account_client: int = Field(5, ge=1)
+    login_max_failures_per_account: int = Field(100, ge=1)
     login_max_failures_per_client: int = Field(20, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
+    # After an address's first failure for an account, seconds before it may try that account again; doubled after
+    # each further failure, until the limit above refuses it for the window. 0: no slowing down.
+    login_failure_delay_seconds: float = Field(1.0, ge=0, le=3600)
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the API believes (comma-separated addresses or
+    # networks, or `*`); empty: none, and the client address is the connection's. `make run` passes it to uvicorn.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
 
     # The live feed (/api/live). With REDIS_URL, a change made through one API process reaches the clients of every
     # other process; without it each process hears only its own writes (the database still holds every change, so
@@ -85,6 +94,13 @@ class Settings(BaseSettings):
         path = value.removeprefix(prefix)
         if value.startswith(prefix) and path and path != ":memory:" and not Path(path).is_absolute():
             return prefix + str(ROOT_DIR / path)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [proxy.strip() for proxy in value.split(",") if proxy.strip()]
         return value
 
     @field_validator("cors_origins", mode="before")

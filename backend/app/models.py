@@ -156,13 +156,18 @@ class IncidentCount(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+# An email, in the one form `schemas.normalize_email` gives it, compared byte for byte: a binary collation on
+# MySQL, whose utf8mb4_unicode_ci would take `ä` for `a` and ignore invisible characters (SQLite compares bytes).
+EMAIL = String(254).with_variant(mysql.VARCHAR(254, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (MYSQL_TABLE_ARGS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored lower-cased, so uniqueness is case-insensitive on every database.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Normalised (trimmed, NFC, lower-cased, the domain IDNA-encoded), so one address is one account.
+    email: Mapped[str] = mapped_column(EMAIL, unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -219,7 +224,7 @@ class LoginFailure(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(EMAIL)  # as the sign-in named it, normalised (schemas.sign_in_email)
     client: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Set when a successful sign-in forgets the account's failures. The row still counts for the attempts that

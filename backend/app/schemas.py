@@ -1,6 +1,7 @@
 """Pydantic schemas: what the API accepts and returns."""
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -238,13 +239,77 @@ DisplayName = required_text(100)
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 
 
-def _email(value: str) -> str:
-    """A valid address (email-validator's rules, without a DNS look-up), lower-cased."""
+# Control characters (Unicode's Cc) and format characters (Cf: zero-width spaces and joiners, bidi controls, the
+# soft hyphen, ...): invisible, or no text at all. No email address holds one, and a database collation may ignore
+# them, which would let an address with one open the account without it.
+_INVISIBLE_CATEGORIES = ("Cc", "Cf")
+_INVISIBLE = [chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) in _INVISIBLE_CATEGORIES]
+_INVISIBLE_SET = frozenset(_INVISIBLE)
+
+
+def _char_class(chars: list[str]) -> str:
+    """A regex character class of these characters, as ranges: `\\uXXXX` escapes, `\\UXXXXXXXX` past the BMP."""
+    ranges: list[list[int]] = []
+    for code in map(ord, chars):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+
+    def escape(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+    return "".join(escape(low) if low == high else f"{escape(low)}-{escape(high)}" for low, high in ranges)
+
+
+# What the schema shows for a text with none of them (the sign-in form's `username`).
+VISIBLE_PATTERN = f"^[^{_char_class(_INVISIBLE)}]*$"
+
+
+def refuse_invisible(value: object) -> object:
+    """Refuse a control or format character anywhere (before white space is trimmed: some controls are white space
+    to `str.strip()`, and a trimmed one would go unseen)."""
+    if isinstance(value, str) and (found := next((char for char in value if char in _INVISIBLE_SET), None)):
+        raise PydanticCustomError(
+            "string_invisible_character",
+            "Must not contain control or invisible characters (found U+{code})",
+            {"code": f"{ord(found):04X}"},
+        )
+    return value
+
+
+EMAIL_MAX_LENGTH = 254
+
+
+def normalize_email(value: str) -> str:
+    """The one form in which an email is stored and compared (byte for byte, on every database): surrounding white
+    space trimmed, the address checked by email-validator (its syntax rules, no DNS look-up), Unicode NFC, the local
+    part lower-cased (addresses are case-insensitive here, as they always were), the domain lower-cased and
+    IDNA-encoded (`exämple.com` is `xn--exmple-cua.com`). Raises EmailNotValidError for what is not an address;
+    control and format characters are refused before (`refuse_invisible`)."""
+    refuse_invisible(value)
+    checked = validate_email(value.strip(), check_deliverability=False)
+    address = unicodedata.normalize("NFC", checked.local_part.lower()) + "@" + checked.ascii_domain
+    if len(address) > EMAIL_MAX_LENGTH:
+        raise EmailNotValidError(f"The address is too long with its domain IDNA-encoded ({len(address)} characters).")
+    return address
+
+
+def sign_in_email(value: str) -> str:
+    """The account a sign-in names, in `normalize_email`'s form. What is not an address (which no account holds)
+    is only trimmed, NFC and lower-cased, so that its failures still count as one name's."""
+    refuse_invisible(value)
     try:
-        checked = validate_email(value, check_deliverability=False)
+        return normalize_email(value)
+    except EmailNotValidError:
+        return unicodedata.normalize("NFC", value.strip()).lower()
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
     except EmailNotValidError as exc:
         raise ValueError(f"value is not a valid email address: {exc}") from exc
-    return checked.normalized.lower()
 
 
 def _any_case(word: str) -> str:
@@ -260,9 +325,11 @@ Email = Annotated[
     Field(
         max_length=254,
         json_schema_extra={"format": "email", "not": {"pattern": NOT_AN_EMAIL_DOMAIN}},
-        description="Compared case-insensitively. The domain needs a period; special-use domains "
+        description="Stored and compared in one form: trimmed, NFC, lower-cased, the domain IDNA-encoded (`xn--`). "
+        "Control and invisible characters are refused. The domain needs a period; special-use domains "
         f"({', '.join('.' + name for name in SPECIAL_USE_DOMAIN_NAMES)}) and their subdomains are refused.",
     ),
+    BeforeValidator(refuse_invisible),
     AfterValidator(_email),
 ]
 

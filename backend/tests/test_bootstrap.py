@@ -89,9 +89,18 @@ def test_the_first_admin_is_created_at_start_up_and_can_sign_in(database_url, db
         }
 
 
-@pytest.mark.parametrize("second_email", ["boss@example.com", "BOSS@EXAMPLE.COM"])
-def test_the_first_admin_is_not_created_twice_nor_reset(database_url, db_engine, empty, second_email):
-    with started(database_url, first_admin_email="boss@example.com", first_admin_password=FIRST_PASSWORD):
+@pytest.mark.parametrize(
+    ("first_email", "second_email"),
+    [
+        ("boss@example.com", "boss@example.com"),
+        ("boss@example.com", "BOSS@EXAMPLE.COM"),
+        ("boss@example.com", " Boss@Example.com "),
+        ("boss@exämple.com", "boss@xn--exmple-cua.com"),  # the IDNA form of the same domain
+        ("boss@xn--exmple-cua.com", "BOSS@EXÄMPLE.COM"),
+    ],
+)
+def test_the_first_admin_is_not_created_twice_nor_reset(database_url, db_engine, empty, first_email, second_email):
+    with started(database_url, first_admin_email=first_email, first_admin_password=FIRST_PASSWORD):
         pass
     (first,) = users(db_engine)
 

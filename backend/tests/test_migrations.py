@@ -183,3 +183,72 @@ def test_0007_starts_existing_incidents_at_version_1_and_keeps_them_going_back(f
     assert table_names(fresh_url) == {table.name for table in Incident.metadata.sorted_tables} - later | {
         "alembic_version"
     }
+
+
+def _add_accounts(engine, *emails: str) -> None:
+    with engine.begin() as connection:
+        for email in emails:
+            connection.execute(
+                text(
+                    "INSERT INTO users (email, display_name, role, password_hash, is_active, token_version,"
+                    " created_at, updated_at) VALUES (:email, 'x', 'viewer', 'x', 1, 0, '2026-01-01 00:00:00',"
+                    " '2026-01-01 00:00:00')"
+                ),
+                {"email": email},
+            )
+
+
+def test_0010_normalises_existing_emails_and_compares_them_byte_for_byte(fresh_url):
+    """Accounts and sign-in failures of before 0010 get the one form of their email; afterwards, on MySQL as on
+    SQLite, an address with an accent or an invisible character is another address."""
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0009")
+    engine = create_db_engine(fresh_url)
+    try:
+        _add_accounts(engine, "admin@exämple.com", "bob@example.com", "not an address")
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO login_failures (email, client, failed_at) VALUES (:e, '1.2.3.4', :at)"),
+                [{"e": "admin@exämple.com", "at": "2026-01-01 00:00:00"}, {"e": "x", "at": "2026-01-01 00:00:00"}],
+            )
+
+        command.upgrade(config, "0010")
+
+        with engine.connect() as connection:
+            emails = connection.execute(text("SELECT email FROM users ORDER BY id")).scalars().all()
+            failures = connection.execute(text("SELECT email FROM login_failures ORDER BY id")).scalars().all()
+            matches = {
+                email: connection.execute(text("SELECT COUNT(*) FROM users WHERE email = :e"), {"e": email}).scalar()
+                for email in ("bob@example.com", "bob@exämple.com", "böb@example.com", "bob@example.com\u200b")
+            }
+        _add_accounts(engine, "böb@example.com")  # another address: the unique index takes it
+    finally:
+        engine.dispose()
+
+    assert emails == ["admin@xn--exmple-cua.com", "bob@example.com", "not an address"]
+    assert failures == ["admin@xn--exmple-cua.com", "x"]
+    assert matches == {"bob@example.com": 1, "bob@exämple.com": 0, "böb@example.com": 0, "bob@example.com\u200b": 0}
+
+
+def test_0010_stops_and_changes_nothing_when_two_accounts_become_one_address(fresh_url):
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0009")
+    engine = create_db_engine(fresh_url)
+    try:
+        _add_accounts(engine, "admin@exämple.com", "admin@xn--exmple-cua.com", "bob@example.com")
+
+        with pytest.raises(RuntimeError) as refused:
+            command.upgrade(config, "0010")
+
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            emails = connection.execute(text("SELECT email FROM users ORDER BY id")).scalars().all()
+    finally:
+        engine.dispose()
+
+    assert str(refused.value) == (
+        "These accounts would share one email once normalised, so nothing was changed:\n"
+        "  admin@xn--exmple-cua.com: account 1 ('admin@exämple.com'), account 2 ('admin@xn--exmple-cua.com')\n"
+        "Give all but one of each group another email (or merge them), then migrate again."
+    )
+    assert (version, emails) == ("0009", ["admin@exämple.com", "admin@xn--exmple-cua.com", "bob@example.com"])

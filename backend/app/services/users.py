@@ -25,7 +25,8 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+    """The account with exactly this email, already in `schemas.normalize_email`'s form (compared byte for byte)."""
+    return await session.scalar(select(User).where(User.email == email))
 
 
 async def list_users(session: AsyncSession, params: PageParams) -> tuple[Sequence[User], int]:
@@ -37,7 +38,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
         raise AppError(409, f"An account with the email {data.email} already exists.")
     now = utcnow()
     user = User(
-        email=data.email.lower(),
+        email=data.email,  # normalised by the schema
         display_name=data.display_name,
         role=data.role,
         password_hash=await to_thread.run_sync(hash_password, data.password),

@@ -42,7 +42,10 @@ class Account:
 @pytest.fixture(scope="session")
 def app(database_url: str) -> FastAPI:
     """The app; its pooled connections are closed when each `client` ends (the app's lifespan)."""
-    return create_app(Settings(database_url=database_url, app_env="test", cors_origins=[]))
+    # No slowing down after a failed sign-in (tests/api/test_auth.py sets it where it tests it): the tests that fail
+    # on purpose retry at once.
+    settings = Settings(database_url=database_url, app_env="test", cors_origins=[], login_failure_delay_seconds=0)
+    return create_app(settings)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 
 import base64
 import json
+import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -432,7 +434,9 @@ def assert_throttled(response) -> int:
     return int(retry_after)
 
 
-def test_five_failures_lock_the_account_even_for_the_right_password(anonymous, accounts, db_session):
+def test_five_failures_from_one_address_lock_it_out_of_the_account_even_for_the_right_password(
+    anonymous, accounts, db_session
+):
     for _ in range(5):
         assert_unauthorized(sign_in(anonymous, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
     assert failures(db_session, "admin@example.com") == 5
@@ -443,6 +447,130 @@ def test_five_failures_lock_the_account_even_for_the_right_password(anonymous, a
 
     # Another account from the same client is below the client limit (20), so it may still sign in.
     assert sign_in(anonymous, "viewer@example.com").status_code == 200
+
+
+def from_address(client: TestClient, address: str) -> TestClient:
+    """Another client of the same app, connecting from this address (on its event loop: `on_the_same_loop`)."""
+    other = TestClient(client.app, client=(address, 50000))
+    other.portal = client.portal
+    return other
+
+
+def test_the_owner_signs_in_from_another_address_while_a_stranger_is_locked_out(anonymous, accounts, db_session):
+    stranger, owner = anonymous, from_address(anonymous, "198.51.100.2")
+    for _ in range(5):
+        assert_unauthorized(sign_in(stranger, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    assert_throttled(sign_in(stranger, "admin@example.com"))
+
+    response = sign_in(owner, "admin@example.com")
+
+    assert response.status_code == 200, response.text
+    # The owner's success forgets nothing of the stranger's: the stranger stays locked out.
+    assert failures(db_session, "admin@example.com") == 5
+    assert_throttled(sign_in(stranger, "admin@example.com"))
+
+
+def test_a_success_forgets_the_failures_of_its_own_address_only(anonymous, accounts, db_session):
+    first, second = from_address(anonymous, "198.51.100.1"), from_address(anonymous, "198.51.100.2")
+    for client in (first, second):
+        for _ in range(4):
+            assert_unauthorized(sign_in(client, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+
+    assert sign_in(first, "admin@example.com").status_code == 200
+
+    assert failures(db_session, "admin@example.com") == 4
+    for _ in range(4):  # the first address starts again from zero...
+        assert_unauthorized(sign_in(first, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    assert_unauthorized(sign_in(second, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    assert_throttled(sign_in(second, "admin@example.com"))  # ...the second does not
+
+
+@pytest.fixture
+def app_with(database_url, db_engine, accounts):
+    """app_with(**settings) -> a client of an app with these sign-in limits (its lifespan closes its connections)."""
+    clients = []
+
+    def make(**settings: Any) -> TestClient:
+        settings = {"login_failure_delay_seconds": 0, **settings}
+        app = create_app(Settings(database_url=database_url, app_env="test", cors_origins=[], **settings))
+        clients.append(TestClient(app))
+        return clients[-1].__enter__()
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+    clear_tables(db_engine)
+
+
+def backdate_failures(session: Session, seconds: float) -> None:
+    """Move every recorded failure this many seconds into the past, as if the guesser had waited."""
+    session.rollback()
+    for failure in session.scalars(select(LoginFailure)):
+        failure.failed_at -= timedelta(seconds=seconds)
+    session.commit()
+
+
+def retry_after(response) -> int:
+    body = assert_problem(response, 429)
+    assert body["detail"] == f"Too many failed sign-ins. Try again in {response.headers['retry-after']} seconds."
+    return int(response.headers["retry-after"])
+
+
+def test_an_address_that_keeps_failing_is_slowed_down_then_refused(app_with, accounts, db_session):
+    guesser = app_with(login_failure_delay_seconds=60, login_failure_window_seconds=3600)
+    owner = from_address(guesser, "198.51.100.2")
+    began = time.monotonic()
+
+    def about(seconds: int) -> range:
+        """The Retry-After to expect: `seconds`, less the time the test has taken so far (argon2 is slow)."""
+        return range(max(1, seconds - math.ceil(time.monotonic() - began) - 1), seconds + 1)
+
+    for pause in (60, 120, 240, 480):  # after each failure, twice the wait of the one before
+        assert_unauthorized(sign_in(guesser, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+        assert retry_after(sign_in(guesser, "admin@example.com")) in about(pause)  # the right password waits too
+        backdate_failures(db_session, pause - 10)
+        assert retry_after(sign_in(guesser, "admin@example.com")) in range(1, 11)  # not yet
+        backdate_failures(db_session, 10)
+
+    # Slowed only there: the owner from elsewhere, and another account from the same address, go through.
+    assert sign_in(owner, "admin@example.com").status_code == 200
+    assert sign_in(guesser, "viewer@example.com").status_code == 200
+    # The fifth failure reaches the address's limit: refused until the oldest failure leaves the window.
+    assert_unauthorized(sign_in(guesser, "admin@example.com", "wrong password"), WRONG_CREDENTIALS)
+    backdate_failures(db_session, 2000)  # far past any slow-down: the first failure is 2,900 s old
+    assert retry_after(sign_in(guesser, "admin@example.com")) in about(700)
+
+
+def test_the_account_ceiling_bounds_guessing_spread_over_addresses(app_with, accounts, db_session):
+    guesser = app_with(login_max_failures_per_account=6)
+    for n in range(3):
+        for _ in range(2):
+            response = sign_in(from_address(guesser, f"203.0.113.{n}"), "admin@example.com", "wrong password")
+            assert_unauthorized(response, WRONG_CREDENTIALS)
+
+    # Each address is below its own limit (5), but the account has reached its ceiling: no one gets in.
+    assert_throttled(sign_in(from_address(guesser, "203.0.113.0"), "admin@example.com", "wrong password"))
+    assert_throttled(sign_in(from_address(guesser, "198.51.100.2"), "admin@example.com"))
+    assert failures(db_session, "admin@example.com") == 6
+    assert sign_in(from_address(guesser, "198.51.100.2"), "viewer@example.com").status_code == 200
+
+
+def test_guesses_from_many_addresses_in_parallel_are_held_to_the_account_ceiling(app_with, accounts, db_session):
+    guesser = app_with(login_max_failures_per_account=5)
+    start = threading.Barrier(12)
+
+    def attempt(n: int) -> int:
+        client = from_address(guesser, f"203.0.113.{n}")
+        start.wait(timeout=10)
+        return sign_in(client, "admin@example.com", f"wrong password {n}").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(attempt, range(12)))
+
+    # Each address has failed at most once, far below its limit: only the ceiling holds them.
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= 5
+    assert failures(db_session, "admin@example.com") == statuses.count(401)
 
 
 def test_failures_in_any_case_of_the_email_count_for_the_account(anonymous, accounts):
@@ -511,7 +639,13 @@ def test_the_right_password_among_parallel_guesses_counts_against_the_same_limit
 def strict_client(database_url, db_engine, accounts):
     """A client of an app that allows only 3 failed sign-ins per client address (the accounts' limit stays 5)."""
     strict = create_app(
-        Settings(database_url=database_url, app_env="test", cors_origins=[], login_max_failures_per_client=3)
+        Settings(
+            database_url=database_url,
+            app_env="test",
+            cors_origins=[],
+            login_max_failures_per_client=3,
+            login_failure_delay_seconds=0,
+        )
     )
     with TestClient(strict) as test_client:  # its lifespan closes the app's connections
         yield test_client

@@ -199,6 +199,22 @@ def test_mysql_table_and_text_columns_are_utf8mb4(db_session):
 
 
 @mysql_only
+def test_mysql_email_columns_compare_bytes(db_session):
+    """The emails the API looks up are binary-collated: utf8mb4_unicode_ci would match `ädmin@` to `admin@`."""
+    collations = db_session.execute(
+        text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND column_name = 'email' ORDER BY table_name"
+        )
+    ).all()
+
+    assert [tuple(row) for row in collations] == [
+        ("login_failures", "email", "utf8mb4_bin"),
+        ("users", "email", "utf8mb4_bin"),
+    ]
+
+
+@mysql_only
 def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
     """InnoDB, or the foreign keys that keep the audit trail would be parsed and ignored."""
     tables = dict(

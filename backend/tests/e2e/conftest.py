@@ -200,6 +200,7 @@ def api_url(servers_dir: Path, e2e_database_url: str, e2e_engine: sqlalchemy.Eng
         "APP_ENV": "test",
         "SECRET_KEY": SECRET_KEY,
         "FIRST_ADMIN_EMAIL": "",
+        "LOGIN_FAILURE_DELAY_SECONDS": "0",  # a test that fails on purpose retries at once
     }
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=BACKEND_DIR, env=env, check=True, capture_output=True
