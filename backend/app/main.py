@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import bootstrap
 from app.config import Settings, get_settings
 from app.database import create_async_db_engine, create_session_factory
+from app.docs import install_docs
 from app.errors import UnexpectedErrorMiddleware, install_error_handlers
 from app.json_bodies import Utf8JsonBodyMiddleware
 from app.live import LiveHub
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Record, triage and follow production incidents. Errors are RFC 9457 problem details.",
         lifespan=lifespan,
+        # The docs are served from the app's own files (app/docs.py), not FastAPI's pages, which load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # export before incidents: `/api/incidents/export` must not be taken for `/api/incidents/{incident_id}`.
     for module in (health, auth, export, incidents, users, audit, live):
         app.include_router(module.router)
+    install_docs(app)
     _register_problem_schema(app)
     return app
 

@@ -17,8 +17,8 @@ from app.deps import AdminUser, Public, RequireRole, public
 from app.models import Role
 from tests.api.helpers import assert_problem, make_incident
 
-# Served by FastAPI itself for the documentation; public on purpose and not API routes.
-DOCS_ROUTES = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+# The documentation (the schema, the Swagger UI page and its files); public on purpose and not API routes.
+DOCS_ROUTES = frozenset({"/docs", "/docs/assets", "/openapi.json"})
 WEBSOCKET_ROUTES = frozenset({"/api/live"})
 PUBLIC = "public"
 CALLERS = [None, Role.VIEWER, Role.RESPONDER, Role.ADMIN]  # None: anonymous (no token)

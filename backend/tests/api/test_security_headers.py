@@ -7,6 +7,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from app.config import Settings
+from app.docs import SWAGGER_UI_CSP
 from app.main import create_app
 from app.models import Role
 from app.security_headers import SecurityHeadersMiddleware
@@ -109,9 +110,17 @@ def test_the_csv_export_has_them(client):
     assert response.headers["content-type"].startswith("text/csv")
 
 
-def test_the_docs_have_them(anonymous):
-    assert_secure(anonymous.get("/docs"), 200)
+def test_the_schema_has_them(anonymous):
     assert_secure(anonymous.get("/openapi.json"), 200)
+
+
+def test_the_docs_page_has_them_with_its_own_policy(anonymous):
+    response = anonymous.get("/docs")
+
+    assert response.status_code == 200
+    expected = {**EXPECTED, "content-security-policy": SWAGGER_UI_CSP}
+    assert {name: response.headers.get(name) for name in EXPECTED} == expected
+    assert "frame-ancestors 'none'" in SWAGGER_UI_CSP
 
 
 def test_over_https_the_answer_asks_for_https_from_now_on(client, auth_headers):
