@@ -206,9 +206,14 @@ def create_db_engine(url: str, *, echo: bool = False, timeouts: DatabaseTimeouts
 
 def create_async_db_engine(url: str, *, echo: bool = False, timeouts: DatabaseTimeouts | None = None) -> AsyncEngine:
     """The API's engine: the same database through its asyncio driver, every wait bounded by `timeouts` (the
-    defaults of `DatabaseTimeouts` when not given)."""
+    defaults of `DatabaseTimeouts` when not given).
+
+    The pool does not roll back a connection it gets back (`pool_reset_on_return=None`): every session and
+    connection of the API ends its transaction itself (commit, rollback, or dropping a connection that failed), so
+    that ROLLBACK would be a second round trip on every request; and to a stalled database, a second wait."""
     timeouts = timeouts or DatabaseTimeouts()
     parsed, options = _engine_options(make_url(url), timeouts, is_async=True)
+    options["pool_reset_on_return"] = None
     backend = parsed.get_backend_name()
     if backend in ASYNC_DRIVERS:
         parsed = parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
@@ -279,7 +284,7 @@ def _sqlite_on_connect(dbapi_connection, _record, *, busy_ms: int) -> None:
 
 class AppSession(Session):
     """The ORM session of a request. `info["wrote"]` says whether it has written anything, so that a read-only
-    request ends with a ROLLBACK (which returning the connection to the pool needs anyway) instead of a COMMIT."""
+    request ends with a ROLLBACK (which ends its transaction: the pool does not) instead of a COMMIT."""
 
 
 @event.listens_for(AppSession, "after_flush")
@@ -316,10 +321,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         if session.info.get("wrote"):
             setattr(request.state, WROTE_STATE, True)
             await session.commit()
-    except BaseException:
+    except BaseException as exc:
         if session.info.get("wrote"):
             setattr(request.state, WROTE_STATE, True)
-        await session.rollback()
+        await end_after_failure(session, exc)
         raise
     finally:
         await session.close()
+
+
+async def end_after_failure(session: AsyncSession, exc: BaseException) -> None:
+    """Roll back a unit of work that failed with `exc`. When the database cannot be reached, its connections are
+    dropped instead: a ROLLBACK sent to a stalled server would wait on it a second time (on a connection that did
+    not itself fail, say the one that read the signed-in account), and the server rolls back the transaction of a
+    connection that goes away."""
+    if is_unreachable(exc):
+        await session.invalidate()
+    else:
+        await session.rollback()

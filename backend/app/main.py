@@ -19,7 +19,7 @@ from app.request_limits import RequestLimitsMiddleware
 from app.routes import audit, auth, export, health, incidents, live, users
 from app.schemas import PreconditionFailedProblem, Problem
 from app.security_headers import SecurityHeadersMiddleware
-from app.services import outbox
+from app.services import idempotency, outbox
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = LiveHub(engine, settings)
     # Every commit that carries a live event rings the live feed's doorbell (services/outbox.py).
     session_factory = create_session_factory(engine, info={outbox.DOORBELL: hub.ring})
+    pending_releases = idempotency.PendingReleases(session_factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:  # also when start-up refuses: its connections belong to this event loop
             await hub.stop()
+            await pending_releases.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.live = hub
+    app.state.pending_releases = pending_releases
 
     # The last added is the outermost: security headers, request id, then CORS, then the answer to unexpected errors,
     # so that a 500 or 503 carries the request id, the CORS and the security headers like any other answer; then the

@@ -90,8 +90,8 @@ async def _at_most_once(
             model, location = await create()
             answer = idempotency.StoredAnswer(status.HTTP_201_CREATED, model.model_dump_json(), location)
             await idempotency.complete(session, claim.key_id, answer.status_code, answer.body, answer.location)
-        except BaseException:
-            await idempotency.release(session, factory, claim.key_id)
+        except BaseException as error:
+            await idempotency.release(session, factory, claim.key_id, request.app.state.pending_releases, error)
             raise
     headers = {"Location": answer.location} if answer.location else {}
     if with_etag:

@@ -6,7 +6,10 @@ A key belongs to one account, and to the method and path it was first sent with.
    that a concurrent request with the same key finds it (in flight: 409) instead of creating a second incident;
 2. complete: the create's own transaction stores the answer (status, body, Location) in the claimed row, so the
    incident and the stored answer commit together, or neither does;
-3. release: if the request fails, its work is rolled back and the claim deleted, so a retry runs afresh.
+3. release: if the request fails, its work is rolled back and the claim deleted, so a retry runs afresh. Only a
+   claim without an answer is deleted: a create whose COMMIT was sent but not confirmed (the connection was lost)
+   may have committed its answer, and that answer is what a retry must get. When the database cannot be reached,
+   the request does not wait for it a second time: `PendingReleases` deletes the claim once it answers again.
 
 A claimed key answers the stored answer to the same request (the same body as understood after validation), and
 422 to another body or another endpoint. Keys older than 24 hours are forgotten. A claim still without an answer
@@ -14,8 +17,10 @@ after `ABANDONED_AFTER` belongs to a request that died before it could complete 
 stopped, or its commit failed); the next request with that key takes it over.
 """
 
+import asyncio
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +30,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.database import utcnow
+from app.database import end_after_failure, is_unreachable, utcnow
 from app.errors import AppError
 from app.models import IdempotencyKey
 
@@ -33,6 +38,10 @@ KEPT_FOR = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=5)
 # Tries to claim a key that keeps being released or abandoned between the insert and the read.
 _ATTEMPTS = 3
+# A release that the database could not take is tried again after these many seconds (doubling, at most the last).
+RELEASE_RETRY_SECONDS = (0.5, 5.0)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,9 +135,62 @@ async def complete(session: AsyncSession, key_id: int, status_code: int, body: s
     )
 
 
-async def release(session: AsyncSession, session_factory: async_sessionmaker[AsyncSession], key_id: int) -> None:
-    """The request failed: roll its work back now (the session dependency would next; until then its transaction
-    holds the locks the delete needs: SQLite's write lock, the claimed row on MySQL), then delete the claim."""
-    await session.rollback()
+async def _delete_claim(session_factory: async_sessionmaker[AsyncSession], key_id: int) -> None:
     async with session_factory() as own, own.begin():
-        await own.execute(delete(IdempotencyKey).where(IdempotencyKey.id == key_id))
+        await own.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.id == key_id, IdempotencyKey.status_code.is_(None))
+        )
+
+
+async def release(
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    key_id: int,
+    pending: "PendingReleases",
+    error: BaseException,
+) -> None:
+    """The request failed with `error`: end its work now (the session dependency would next; until then its
+    transaction holds the locks the delete needs: SQLite's write lock, the claimed row on MySQL), then delete the
+    claim; or, when the database cannot be reached, leave that to `pending`, so the failed request answers (503)
+    without waiting on the database once more."""
+    await end_after_failure(session, error)
+    if is_unreachable(error):
+        pending.add(key_id)
+        return
+    await _delete_claim(session_factory, key_id)
+
+
+class PendingReleases:
+    """Claims of requests that failed because the database could not be reached, deleted in the background once it
+    answers again: a retry after the database is back finds its key free, rather than "in progress" (409) until the
+    claim counts as abandoned. A claim it cannot delete within ABANDONED_AFTER is left to that rule."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, key_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._release(key_id), name=f"release-idempotency-key-{key_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release(self, key_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + ABANDONED_AFTER.total_seconds()
+        wait, longest = RELEASE_RETRY_SECONDS
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await _delete_claim(self._session_factory, key_id)
+                return
+            except Exception as exc:
+                if not is_unreachable(exc) or loop.time() + wait > give_up:
+                    logger.warning("Could not release idempotency key %s; it counts as abandoned in time", key_id)
+                    return
+            wait = min(wait * 2, longest)
+
+    async def stop(self) -> None:
+        """Cancel the releases still waiting (at shutdown): their claims count as abandoned in time."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -300,7 +300,10 @@ def test_a_claim_is_seen_by_a_concurrent_request_before_the_first_commits_and_a_
                 if engine.dialect.name != "sqlite":  # SQLite: a second writer would wait for the first's commit
                     await second_request(factory)
                 # Released after the write: the release must not wait for the request's own locks.
-                await idempotency.release(request_session, factory, first.key_id)
+                failed = RuntimeError("the create failed")  # a failure that is not the database's
+                await idempotency.release(
+                    request_session, factory, first.key_id, idempotency.PendingReleases(factory), failed
+                )
             again = await idempotency.claim(factory, user_id, KEY, "POST", "/api/incidents", body)
             outcomes.append((again.key_id is not None, again.answer))
         finally:

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -130,6 +130,42 @@ def test_a_write_to_a_frozen_database_is_a_503_within_the_bound_and_done_at_most
     with Session(mysql_engine) as session:
         assert count_incidents(session) == 0
     assert client.post(API, json=incident_payload()).status_code == 201
+    with Session(mysql_engine) as session:
+        assert count_incidents(session) == 1
+
+
+@pytest.mark.mysql
+def test_a_create_with_a_key_that_the_freeze_cuts_short_is_free_to_retry_once_the_database_is_back(
+    behind_proxy, mysql_engine
+):
+    """The key was claimed, then the create met the freeze: its 503 does not wait on the database a second time to
+    release the key (that is done in the background), and once the database is back a retry with the same key
+    creates the incident, once, rather than hearing "in progress" (409) until the claim counts as abandoned."""
+    client, proxy = behind_proxy
+    body, headers = incident_payload(title="Keyed during a freeze"), {"Idempotency-Key": "freeze-1"}
+    with mysql_engine.connect() as other:
+        # The create's count update waits behind this lock; the server freezes while it waits.
+        other.execute(text("SELECT * FROM incident_counts FOR UPDATE"))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            started = time.monotonic()
+            future = pool.submit(lambda: client.post(API, json=body, headers=headers))
+            time.sleep(0.5)  # claimed (its own transaction), now waiting for the lock
+            proxy.freeze()
+            response = future.result(timeout=BOUND + 2 * SLACK)
+            seconds = time.monotonic() - started
+        other.rollback()
+    assert_unavailable(response)
+    assert seconds < 0.5 + BOUND  # one wait on the frozen database, not a second one for the release
+    proxy.thaw()
+
+    deadline, answers = time.monotonic() + 15, []
+    while time.monotonic() < deadline:
+        answers.append(client.post(API, json=body, headers=headers).status_code)
+        if answers[-1] != 409:
+            break
+        time.sleep(0.5)
+
+    assert answers[-1] == 201, answers
     with Session(mysql_engine) as session:
         assert count_incidents(session) == 1
 
