@@ -85,6 +85,16 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[Engine]:
+    """A plain engine on the session's SQLite database, its tables emptied before and after the test."""
+    engine = create_db_engine(sqlite_url)
+    clear_tables(engine)
+    yield engine
+    clear_tables(engine)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     url = mysql_url_or_skip()

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -16,22 +15,11 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
 from app.config import BACKEND_DIR
-from app.database import create_db_engine
 from app.models import Role, User
 from app.security import verify_password
-from tests.conftest import clear_tables
 
 PASSWORD = "correct horse battery staple"
 TIMEOUT = 60
-
-
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(sqlite_url)
-    clear_tables(engine)
-    yield engine
-    clear_tables(engine)
-    engine.dispose()
 
 
 @pytest.fixture

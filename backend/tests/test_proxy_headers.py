@@ -9,26 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.config import BACKEND_DIR
-from app.database import create_db_engine
 from app.models import LoginFailure
-from tests.conftest import clear_tables
 from tests.e2e.conftest import free_port, start, stop
 
 PER_CLIENT = 20  # LOGIN_MAX_FAILURES_PER_CLIENT's default
-
-
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(sqlite_url)
-    clear_tables(engine)
-    yield engine
-    clear_tables(engine)
-    engine.dispose()
 
 
 @contextmanager
