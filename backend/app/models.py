@@ -109,7 +109,8 @@ class Incident(Base):
         # The commander: the filter (`commander=<id>`, `me`, `none`: an equality or IS NULL on the second column)
         # with the default newest-first order, whose bounded count reads this index alone; and the sort by
         # commander (by the commander's id, then id), which needs the id right after the commander's. NULL
-        # (unowned) is the smallest value on both databases: first ascending, last descending.
+        # (unowned) is the smallest value on both databases: first ascending, last descending. (MariaDB sorts the
+        # descending pages that resume inside the unowned rows from this index, not in its order: 15 ms for 66,666.)
         Index("ix_incidents_archived_commander_created_at", "archived", "commander_id", "created_at", "id"),
         Index("ix_incidents_archived_commander", "archived", "commander_id", "id"),
         MYSQL_TABLE_ARGS,

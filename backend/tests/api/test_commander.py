@@ -139,12 +139,25 @@ def test_a_viewer_cannot_set_a_commander(clients, db_session, refs):
     assert stored_incident(db_session, incident["id"])["commander"] is None
 
 
-@pytest.mark.parametrize("value", [0, -1, "me", "7", 1.5, 7.0, True, 2_147_483_648])
-def test_a_commander_id_that_is_no_user_id_is_refused_by_the_schema(client, value):
-    assert_invalid(
-        client.post(API, json={"title": "t", "service": "s", "severity": "SEV1", "commander_id": value}),
-        ("body", "commander_id"),
-    )
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, "greater_than_equal"),
+        (-1, "greater_than_equal"),
+        (2_147_483_648, "less_than_equal"),
+        ("me", "int_type"),
+        ("7", "int_type"),
+        (1.5, "int_type"),
+        (7.0, "int_type"),
+        (True, "int_type"),
+    ],
+)
+def test_a_commander_id_that_is_no_user_id_is_refused_by_the_schema(client, value, error):
+    body = {"title": "t", "service": "s", "severity": "SEV1", "commander_id": value}
+
+    refused = assert_invalid(client.post(API, json=body), ("body", "commander_id"))
+
+    assert [item["type"] for item in refused["errors"]] == [error]
 
 
 # --- the list --------------------------------------------------------------------------------------------------
