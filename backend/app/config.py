@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     # The API is reached over TLS (ended by a proxy in front): answers carry Strict-Transport-Security. A request that
     # reaches the app over https gets it anyway.
     behind_tls: bool = False
-    # A list with search counts at most this many matches; past it the total is a lower bound (total_exact false).
+    # A list with search (or a commander filter) counts at most this many matches; past it the total is a lower
+    # bound (total_exact false).
     list_count_limit: int = Field(10_000, ge=1)
     # A request body over this many bytes is refused with 413 before it is read (app/request_limits.py). The largest
     # valid body, an incident with a 10,000-character description of emoji each JSON-escaped as \uXXXX\uXXXX (12

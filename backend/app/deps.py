@@ -9,12 +9,12 @@ which at the request rates the API serves costs more than the work itself.
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,6 +123,16 @@ IncidentId = PathId
 def require_admin_for_archived(user: User, archived: bool) -> None:
     if archived and user.role != Role.ADMIN:
         raise AppError(403, "Only admins can see archived incidents.")
+
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+def resolve_commander(user: User, params: ParamsT) -> ParamsT:
+    """The list's (or export's) parameters with `commander=me` as the caller's id: the services see ids only."""
+    if getattr(params, "commander", None) == "me":
+        return params.model_copy(update={"commander": user.id})
+    return params
 
 
 async def get_live_incident(session: SessionDep, _user: CurrentUser, incident_id: IncidentId) -> Incident:

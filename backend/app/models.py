@@ -106,6 +106,13 @@ class Incident(Base):
         Index("ix_incidents_archived_severity_created_at", "archived", "severity", "created_at", "id"),
         Index("ix_incidents_archived_status_created_at", "archived", "status", "created_at", "id"),
         Index("ix_incidents_archived_severity_status_created_at", "archived", "severity", "status", "created_at", "id"),
+        # The commander: the filter (`commander=<id>`, `me`, `none`: an equality or IS NULL on the second column)
+        # with the default newest-first order, whose bounded count reads this index alone; and the sort by
+        # commander (by the commander's id, then id), which needs the id right after the commander's. NULL
+        # (unowned) is the smallest value on both databases: first ascending, last descending. (MariaDB sorts the
+        # descending pages that resume inside the unowned rows from this index, not in its order: 15 ms for 66,666.)
+        Index("ix_incidents_archived_commander_created_at", "archived", "commander_id", "created_at", "id"),
+        Index("ix_incidents_archived_commander", "archived", "commander_id", "id"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -123,6 +130,9 @@ class Incident(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # Who owns the incident now (optional): an active user when set (services/incidents.py checks). Users are
+    # never deleted, only deactivated, so the reference stays valid.
+    commander_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     # Derived, kept by the service (and set from the row on a plain insert, such as the seed's): whether
     # `archived_at` is set, and the status's place in the lifecycle. Indexable, unlike `archived_at IS NULL`
     # (a range for the archived view) or a CASE over `status`.
@@ -137,6 +147,7 @@ class Incident(Base):
     created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id], lazy="raise_on_sql")
     updated_by: Mapped["User | None"] = relationship(foreign_keys=[updated_by_id], lazy="raise_on_sql")
     archived_by: Mapped["User | None"] = relationship(foreign_keys=[archived_by_id], lazy="raise_on_sql")
+    commander: Mapped["User | None"] = relationship(foreign_keys=[commander_id], lazy="raise_on_sql")
 
     def __repr__(self) -> str:
         return f"Incident(id={self.id!r}, severity={self.severity.value}, status={self.status.value})"

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     create_model,
 )
@@ -92,8 +93,12 @@ Description = Annotated[
     AfterValidator(_blank_to_none),
 ]
 
-SORTABLE_COLUMNS = ("id", "title", "service", "severity", "status", "created_at", "updated_at")
-SortColumn = Literal["id", "title", "service", "severity", "status", "created_at", "updated_at"]
+SORTABLE_COLUMNS = ("id", "title", "service", "severity", "status", "created_at", "updated_at", "commander")
+SortColumn = Literal["id", "title", "service", "severity", "status", "created_at", "updated_at", "commander"]
+
+# A user's id, as a query names one (text), and as a body does: a JSON integer (not `true`, not `1.0`).
+UserId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+BodyUserId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
 
 
 class StrictBody(BaseModel):
@@ -108,6 +113,7 @@ class IncidentCreate(StrictBody):
     severity: Severity
     status: Status = Status.OPEN
     description: Description = None
+    commander_id: BodyUserId | None = Field(None, description="Who owns the incident: an active user's id, or null.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -131,6 +137,7 @@ class IncidentUpdate(StrictBody):
     severity: Severity = None  # type: ignore[assignment]
     status: Status = None  # type: ignore[assignment]
     description: Description = None
+    commander_id: BodyUserId | None = Field(None, description="An active user's id to take command; null to clear it.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "MITIGATED"}]})
 
@@ -161,6 +168,7 @@ class IncidentRead(BaseModel):
     updated_by: UserRef | None
     archived_at: datetime | None
     archived_by: UserRef | None
+    commander: UserRef | None = Field(description="Who owns the incident; null when no one does.")
     version: int = Field(description='1 on create, +1 on every change to the incident; its ETag is `"<version>"`.')
 
 
@@ -200,7 +208,15 @@ class IncidentListParams(PageParams):
     ) = Field(None, description="Case-insensitive substring of the title or the service.")
     severity: list[Severity] = Field(default_factory=list)
     status: list[Status] = Field(default_factory=list)
-    sort_by: SortColumn = "created_at"
+    commander: UserId | Literal["me", "none"] | None = Field(
+        None,
+        description="The incidents this user commands: a user's id, `me` (the caller) or `none` (no commander).",
+    )
+    sort_by: SortColumn = Field(
+        "created_at",
+        description="`commander` sorts by the commander's id; incidents without one come first ascending, "
+        "last descending.",
+    )
     sort_order: Literal["asc", "desc"] = "desc"
     archived: bool = Field(False, description="Admins only: list the archived incidents instead.")
     cursor: str | None = Field(

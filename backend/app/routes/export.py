@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.deps import DownloadAdmin, DownloadViewer, SessionDep, ViewerUser, require_admin_for_archived
+from app.deps import (
+    DownloadAdmin,
+    DownloadViewer,
+    SessionDep,
+    ViewerUser,
+    require_admin_for_archived,
+    resolve_commander,
+)
 from app.errors import AppError, responses
 from app.models import Role, User
 from app.schemas import AuditExportParams, DownloadTicketCreate, DownloadTicketRead, IncidentExportParams
@@ -93,6 +100,7 @@ async def export_incidents(
     """The incidents the list shows for the same filters, search, sort and `archived`, as CSV: every one of them,
     not one page. Sign in with the Authorization header or a download ticket (`ticket=`)."""
     require_admin_for_archived(user, params.archived)  # type: ignore[attr-defined]
+    params = resolve_commander(user, params)
     # The search is planned on the request's session; the rows are read on the export's own connection.
     conditions = await incident_service.list_conditions(session, params)
     export = export_service.incident_export(request.app.state.engine, params, conditions)

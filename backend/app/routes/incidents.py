@@ -22,6 +22,7 @@ from app.deps import (
     ViewerUser,
     VisibleIncident,
     require_admin_for_archived,
+    resolve_commander,
 )
 from app.errors import responses
 from app.etags import etag
@@ -135,6 +136,7 @@ async def list_incidents(
     params: Annotated[IncidentListParams, Query()], session: SessionDep, user: ViewerUser, settings: SettingsDep
 ) -> IncidentPage:
     require_admin_for_archived(user, params.archived)
+    params = resolve_commander(user, params)
     try:
         result = await incident_service.list_incidents(session, params, count_bound=settings.list_count_limit)
     except InvalidCursor as exc:

@@ -50,6 +50,7 @@ INCIDENT_COLUMNS = (
     "resolved_at",
     "created_by",
     "updated_by",
+    "commander",
 )
 ARCHIVED_COLUMNS = ("archived_at",)
 AUDIT_COLUMNS = (
@@ -103,7 +104,7 @@ def csv_line(cells: Sequence[ColumnElement[str]]) -> ColumnElement[str]:
 def incident_query(params: Any, conditions: Sequence[ColumnElement[bool]]) -> Select:
     """The incident list's query (its conditions, and its order from services.incidents), as CSV lines of the
     export's columns."""
-    creator, updater = aliased(User), aliased(User)
+    creator, updater, commander = aliased(User), aliased(User), aliased(User)
     archived = [plain_cell(_utc_text(Incident.archived_at))] if params.archived else []
     cells = [
         plain_cell(Incident.id),
@@ -118,12 +119,14 @@ def incident_query(params: Any, conditions: Sequence[ColumnElement[bool]]) -> Se
         plain_cell(_utc_text(Incident.resolved_at)),
         text_cell(creator.display_name),
         text_cell(updater.display_name),
+        text_cell(commander.display_name),
         *archived,
     ]
     return (
         select(csv_line(cells))
         .outerjoin(creator, Incident.created_by_id == creator.id)
         .outerjoin(updater, Incident.updated_by_id == updater.id)
+        .outerjoin(commander, Incident.commander_id == commander.id)
         .where(*conditions)
         .order_by(*list_order(params).clauses())
     )

@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement, Delete, Insert, Row, Select, Subquery, delete, false, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,14 +26,14 @@ TRACKED_FIELDS = ("title", "service", "severity", "status", "description", "miti
 # The people an incident names, loaded in the same query, with only the columns an answer shows.
 WITH_PEOPLE = tuple(
     joinedload(relationship).load_only(User.id, User.display_name)
-    for relationship in (Incident.created_by, Incident.updated_by, Incident.archived_by)
+    for relationship in (Incident.created_by, Incident.updated_by, Incident.archived_by, Incident.commander)
 )
+PERSON_RELATIONSHIPS = ("created_by", "updated_by", "archived_by", "commander")
 
 # The same people in a list page, read as columns: the incident's own column holds each one's id, an alias of users
 # the display name.
 PEOPLE = {
-    name: (Incident.__table__.c[f"{name}_id"], User.__table__.alias(f"{name}_user"))
-    for name in ("created_by", "updated_by", "archived_by")
+    name: (Incident.__table__.c[f"{name}_id"], User.__table__.alias(f"{name}_user")) for name in PERSON_RELATIONSHIPS
 }
 INCIDENT_COLUMNS = tuple(Incident.__table__.c)
 
@@ -72,6 +73,9 @@ SORT_COLUMNS = {
     "status": Incident.status_rank,
     "created_at": Incident.created_at,
     "updated_at": Incident.updated_at,
+    # By the commander's id (index (archived, commander_id, id)); NULL, no commander, is the smallest value on both
+    # databases: first ascending, last descending (paging.Order.after resumes across it).
+    "commander": Incident.commander_id,
 }
 
 # A count group: (archived, severity, status).
@@ -79,18 +83,23 @@ Group = tuple[bool, Severity, Status]
 
 
 def _filters(params: IncidentListParams) -> list[ColumnElement[bool]]:
-    """The list's conditions other than search: archived or not, severity, status."""
+    """The list's conditions other than search: archived or not, severity, status, commander (`me` resolved to a
+    user's id by the route)."""
     # Archived incidents are in no list but the archived one.
     conditions: list[ColumnElement[bool]] = [Incident.archived == params.archived]
     if params.severity:
         conditions.append(Incident.severity.in_(params.severity))
     if params.status:
         conditions.append(Incident.status.in_(params.status))
+    if params.commander == "none":
+        conditions.append(Incident.commander_id.is_(None))
+    elif params.commander is not None:
+        conditions.append(Incident.commander_id == params.commander)
     return conditions
 
 
 async def list_conditions(session: AsyncSession, params: IncidentListParams) -> list[ColumnElement[bool]]:
-    """The conditions of the list (and of its export): archived or not, search, severity, status. Planning a
+    """The conditions of the list (and of its export): archived or not, search, severity, status, commander. Planning a
     search reads the search index."""
     conditions = _filters(params)
     if params.search:
@@ -116,14 +125,16 @@ async def list_incidents(
     session: AsyncSession, params: IncidentListParams, *, count_bound: int | None = None
 ) -> PageResult[dict[str, Any]]:
     """One page of incidents (by `params.cursor`, else by `params.page`), ordered with `id` as the tie-breaker,
-    and the total that match: exact from the counts without search; with search, a COUNT that stops after
-    `count_bound` + 1 matches (through the title and service indexes when many incidents hold a few matching
-    values). Raises InvalidCursor (before the page is read) for a cursor this order did not make.
-    The items are the incidents' fields and people (`_page_item`), as `IncidentRead` reads them."""
+    and the total that match: exact from the counts without search or commander; with either, a COUNT that stops
+    after `count_bound` + 1 matches (a commander's through its index; a search's through the title and service
+    indexes when many incidents hold a few matching values). Raises InvalidCursor (before the page is read) for a
+    cursor this order did not make. The items are the incidents' fields and people (`_page_item`), as
+    `IncidentRead` reads them."""
     conditions = _filters(params)
     total = count = None
     if not params.search:
-        total = counted_total(params)
+        # The counts know no commander: with one, read_page counts the matches (bounded, by the commander's index).
+        total = counted_total(params) if params.commander is None else None
     else:
         plan = await search.search_plan(session, params.search)
         if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
@@ -215,7 +226,7 @@ async def _lock(session: AsyncSession, incident: Incident) -> Incident:
     for key, value in row._mapping.items():
         set_committed_value(incident, key, value)
     # A person the row names now who is not the one loaded before (changed meanwhile): load them too.
-    for relationship in ("created_by", "updated_by", "archived_by"):
+    for relationship in PERSON_RELATIONSHIPS:
         person_id, loaded = getattr(incident, f"{relationship}_id"), incident.__dict__.get(relationship)
         if (loaded.id if loaded is not None else None) != person_id:
             person = None if person_id is None else await session.get(User, person_id)
@@ -245,8 +256,28 @@ async def get_incident(session: AsyncSession, incident_id: int, *, include_archi
     return incident
 
 
+def _person(user: User | None) -> dict[str, Any] | None:
+    """A person as the audit trail records them: {id, display_name} (as the API shows a person), or None."""
+    return None if user is None else {"id": user.id, "display_name": user.display_name}
+
+
 def _snapshot(incident: Incident) -> dict:
-    return {field: getattr(incident, field) for field in TRACKED_FIELDS}
+    return {field: getattr(incident, field) for field in TRACKED_FIELDS} | {"commander": _person(incident.commander)}
+
+
+async def _commander(session: AsyncSession, user_id: int | None) -> User | None:
+    """The user to put in command (None to clear): one who exists and is active, else a 422 on `commander_id`."""
+    if user_id is None:
+        return None
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        error = {
+            "loc": ("body", "commander_id"),
+            "msg": f"No active user has id {user_id}: a commander must be an active user.",
+            "type": "commander_invalid",
+        }
+        raise RequestValidationError([error])
+    return user
 
 
 def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
@@ -266,6 +297,7 @@ def _apply_status(incident: Incident, status: Status, now: datetime) -> None:
 
 
 async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Actor) -> Incident:
+    commander = await _commander(session, data.commander_id)
     now = utcnow()
     incident = Incident(
         title=data.title,
@@ -278,6 +310,7 @@ async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Ac
         created_by=actor.user,
         updated_by=actor.user,
         archived_by=None,
+        commander=commander,
         version=1,
     )
     _apply_status(incident, data.status, now)
@@ -311,6 +344,8 @@ async def update_incident(
             setattr(incident, field, changes[field])
     if "status" in changes and changes["status"] != incident.status:
         _apply_status(incident, changes["status"], now)
+    if "commander_id" in changes and changes["commander_id"] != incident.commander_id:
+        incident.commander = await _commander(session, changes["commander_id"])
     changed = audit.diff(before, _snapshot(incident))
     if changed:
         incident.updated_at = now

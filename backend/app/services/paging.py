@@ -66,6 +66,12 @@ class Order:
     def by_id_only(self) -> bool:
         return self.column is self.id
 
+    @property
+    def nullable(self) -> bool:
+        """Whether the sort column may be NULL (the commander): NULL sorts first ascending, last descending, on
+        both databases."""
+        return bool(getattr(self.column.expression, "nullable", False))
+
     def clauses(self) -> list[ColumnElement[Any]]:
         columns = [self.id] if self.by_id_only else [self.column, self.id]
         return [column.desc() if self.descending else column.asc() for column in columns]
@@ -77,6 +83,21 @@ class Order:
         which for a column of few values such as the status rank means walking all rows of the cursor's value)."""
         if self.by_id_only:
             return self.id < last_id if self.descending else self.id > last_id
+        if self.nullable:
+            return self._after_nullable(value, last_id, dialect)
+        return self._after_value(value, last_id, dialect)
+
+    def _after_nullable(self, value: Any, last_id: int, dialect: str) -> ColumnElement[bool]:
+        """`after` for a column that may be NULL, the smallest value: a comparison with NULL matches nothing, so
+        the NULL rows are named. After a NULL: the NULL rows past the id, then (ascending) every non-NULL row.
+        After a value: the rows past it, then (descending) the NULL rows."""
+        null, past_id = self.column.is_(None), (self.id < last_id if self.descending else self.id > last_id)
+        if value is None:
+            return and_(null, past_id) if self.descending else or_(and_(null, past_id), self.column.is_not(None))
+        after_value = self._after_value(value, last_id, dialect)
+        return or_(after_value, null) if self.descending else after_value
+
+    def _after_value(self, value: Any, last_id: int, dialect: str) -> ColumnElement[bool]:
         if dialect == "sqlite":
             pair, bound = tuple_(self.column, self.id), tuple_(literal(value, self.column.type), literal(last_id))
             return pair < bound if self.descending else pair > bound
@@ -126,6 +147,8 @@ def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
     column_type = column.type
     # A TypeDecorator (UTCDateTime) says its Python type through the type it decorates.
     python_type = getattr(column_type, "impl_instance", column_type).python_type
+    if value is None and getattr(column.expression, "nullable", False):
+        return None  # a page that ended on a row without a value (no commander)
     if issubclass(python_type, bool) or python_type is int:
         if type(value) is not int or not -(2**63) <= value < 2**63:
             raise InvalidCursor("the cursor's value is not an integer")

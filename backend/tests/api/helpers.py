@@ -38,13 +38,14 @@ INCIDENT_KEYS = {
     "updated_by",
     "archived_at",
     "archived_by",
+    "commander",
     "version",
 }
 TIME_KEYS = ("created_at", "updated_at", "mitigated_at", "resolved_at")
 # Every timestamp of an incident, including the archive stamp (null on a live incident).
 ALL_TIME_KEYS = (*TIME_KEYS, "archived_at")
 # The people an incident names, as {"id": ..., "display_name": ...} or null.
-PEOPLE_KEYS = ("created_by", "updated_by", "archived_by")
+PEOPLE_KEYS = ("created_by", "updated_by", "archived_by", "commander")
 EVENT_KEYS = {"id", "incident_id", "action", "actor", "changes", "note", "details", "request_id", "created_at"}
 # UTC ISO 8601 with an explicit offset: Z or +00:00.
 UTC_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")

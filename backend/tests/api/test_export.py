@@ -32,7 +32,8 @@ EXPORT = "/api/incidents/export"
 AUDIT_EXPORT = "/api/audit/export"
 TICKETS = "/api/download-tickets"
 HEADER = (
-    "id,title,service,severity,status,description,created_at,updated_at,mitigated_at,resolved_at,created_by,updated_by"
+    "id,title,service,severity,status,description,created_at,updated_at,mitigated_at,resolved_at,created_by,updated_by,"
+    "commander"
 )
 FILENAME = re.compile(r'^attachment; filename="(incidents|audit)-\d{8}T\d{6}Z\.csv"$')
 AUDIT_HEADER = "id,created_at,action,incident_id,actor_id,actor,changes,note,details,request_id"
@@ -75,7 +76,7 @@ def by_name(session: Session, name: str) -> int:
 
 
 def test_one_incident_exactly(clients, db_session, accounts):
-    responder, admin = accounts[Role.RESPONDER], accounts[Role.ADMIN]
+    responder, admin, viewer = accounts[Role.RESPONDER], accounts[Role.ADMIN], accounts[Role.VIEWER]
     incident_id = insert_incident(
         db_session,
         title="Checkout latency",
@@ -89,6 +90,7 @@ def test_one_incident_exactly(clients, db_session, accounts):
         resolved_at=BASE_TIME + timedelta(minutes=30, microseconds=-123450),
         created_by_id=responder.id,
         updated_by_id=admin.id,
+        commander_id=viewer.id,
     )
 
     response = clients[Role.VIEWER].get(EXPORT)
@@ -102,7 +104,7 @@ def test_one_incident_exactly(clients, db_session, accounts):
             f"{HEADER}\r\n"
             f"{incident_id},Checkout latency,payments-api,SEV2,RESOLVED,p99 doubled,2024-01-01T12:00:00.123456Z,"
             "2024-01-01T13:00:00.123456Z,2024-01-01T12:05:00.000000Z,2024-01-01T12:30:00.000006Z,"
-            "Responder Tester,Admin Tester\r\n"
+            "Responder Tester,Admin Tester,Viewer Tester\r\n"
         ).encode()
     )
 
@@ -121,6 +123,7 @@ def test_empty_cells_for_nulls_and_only_a_header_when_nothing_matches(client, db
             "",
             "2024-01-01T12:00:00.123456Z",
             "2024-01-01T12:00:00.123456Z",
+            "",
             "",
             "",
             "",
@@ -166,6 +169,7 @@ def test_a_cell_that_starts_like_a_formula_is_neutralised(client, db_session, ac
         description=f'{start}HYPERLINK("http://x")',
         created_by_id=accounts[Role.RESPONDER].id,
         updated_by_id=accounts[Role.ADMIN].id,
+        commander_id=accounts[Role.VIEWER].id,
     )
 
     (row,) = export(client)[1:]
@@ -173,7 +177,7 @@ def test_a_cell_that_starts_like_a_formula_is_neutralised(client, db_session, ac
     assert row[1] == f"'{start}1+1"
     assert row[2] == f"'{start}svc"
     assert row[5] == f'\'{start}HYPERLINK("http://x")'
-    assert row[10] == row[11] == f"'{start}cmd|' /C calc'!A0"
+    assert row[10] == row[11] == row[12] == f"'{start}cmd|' /C calc'!A0"
 
 
 TRICKY_TEXT = ("", "plain", "a,b", 'q"q', '"', '""', "\n", "\r", "\r\n", 'a\r\nb,"c"', " lead", "trail ", "é🚨")
@@ -356,6 +360,7 @@ def test_an_export_is_logged_with_the_account_the_filters_and_the_row_count(clie
                 "search": "",
                 "severity": ["SEV1"],
                 "status": [],
+                "commander": None,
                 "sort_by": "title",
                 "sort_order": "desc",
                 "archived": False,

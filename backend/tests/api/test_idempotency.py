@@ -168,7 +168,9 @@ def claim_directly(db_session, user_id, *, age=timedelta(0), answered=False, bod
             key_hash=hashlib.sha256(KEY.encode()).hexdigest(),
             method="POST",
             path="/api/incidents",
-            fingerprint=fingerprint(body or {**incident_payload(), "status": "OPEN", "description": None}),
+            fingerprint=fingerprint(
+                body or {**incident_payload(), "status": "OPEN", "description": None, "commander_id": None}
+            ),
             status_code=201 if answered else None,
             body='{"stored": true, "version": 4}' if answered else None,
             location="/api/incidents/999" if answered else None,

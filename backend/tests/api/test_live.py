@@ -450,6 +450,26 @@ def test_an_export_is_not_a_live_event(clients, accounts, sockets):
     assert outbox.decode_cursor(message["cursor"]) == outbox.decode_cursor(cursor) + 1
 
 
+def test_a_change_of_commander_reaches_the_feed_with_the_commander_and_the_change(clients, accounts, sockets):
+    responder = clients[Role.RESPONDER]
+    commander = {"id": accounts[Role.VIEWER].id, "display_name": accounts[Role.VIEWER].display_name}
+    ws, _ = sockets.ready(clients[Role.VIEWER], accounts[Role.VIEWER].token)
+    try:
+        incident = make_incident(responder, commander_id=commander["id"])
+        cleared = responder.patch(f"{API}{incident['id']}", json={"commander_id": None}).json()
+        created, updated = receive(ws), receive(ws)
+    finally:
+        sockets.leave(ws)
+    assert (created["incident"]["commander"], created["event"]["changes"]["commander"]) == (
+        commander,
+        {"old": None, "new": commander},
+    )
+    assert created["incident"] == incident
+    assert updated["incident"] == cleared
+    assert cleared["commander"] is None
+    assert updated["event"]["changes"] == {"commander": {"old": commander, "new": None}}
+
+
 @pytest.mark.parametrize("database_url", UNREACHABLE_DATABASES)
 def test_a_connection_closes_1013_and_logs_once_when_the_database_does_not_answer(database_url, caplog):
     """The account cannot be looked up: the socket closes 1013 (try again later) at once, not hung, with one

@@ -50,7 +50,7 @@ def test_export_downloads_the_filtered_sorted_view(page: Page, create_incident: 
 
     assert rows[0] == [
         "id", "title", "service", "severity", "status", "description", "created_at", "updated_at", "mitigated_at",
-        "resolved_at", "created_by", "updated_by",
+        "resolved_at", "created_by", "updated_by", "commander",
     ]  # fmt: skip
     expected = listed_ids(api_as("viewer"), search="pay", severity="SEV1", sort_by="title", sort_order="asc")
     assert [int(row[0]) for row in rows[1:]] == expected
