@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 
 from app.deps import Public, SessionDep, SettingsDep, ViewerUser
 from app.errors import responses
-from app.schemas import VISIBLE_PATTERN, Me, Token, refuse_invisible
+from app.schemas import Me, Token, refuse_invisible, with_visible_pattern
 from app.services import auth
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -24,7 +24,7 @@ class SignInForm(OAuth2PasswordRequestForm):
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
         username: Annotated[
             str,
-            Form(json_schema_extra={"pattern": VISIBLE_PATTERN}, description="The account's email."),
+            Form(json_schema_extra=with_visible_pattern, description="The account's email."),
             BeforeValidator(refuse_invisible),
         ],
         password: Annotated[str, Form(json_schema_extra={"format": "password"})],
