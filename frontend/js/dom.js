@@ -98,12 +98,35 @@ export function icon(name, extraClass = "") {
 export const SEVERITIES = ["SEV1", "SEV2", "SEV3", "SEV4"];
 export const STATUSES = ["OPEN", "MITIGATED", "RESOLVED"];
 
+// What each severity means: shown where a severity is chosen and as the badges' tooltips.
 export const SEVERITY_INFO = {
-  SEV1: { label: "Critical", badge: "text-bg-danger" },
-  SEV2: { label: "Major", badge: "text-bg-warning" },
-  SEV3: { label: "Minor", badge: "text-bg-info" },
-  SEV4: { label: "Low", badge: "text-bg-secondary" },
+  SEV1: {
+    label: "Critical",
+    badge: "text-bg-danger",
+    definition: "A core service is down or data is being lost for many customers. Page everyone; work it now.",
+  },
+  SEV2: {
+    label: "Major",
+    badge: "text-bg-warning",
+    definition: "A major feature is broken or badly degraded for many customers, with no workaround.",
+  },
+  SEV3: {
+    label: "Minor",
+    badge: "text-bg-info",
+    definition: "Part of a feature is broken or slow for some customers, or a workaround exists.",
+  },
+  SEV4: {
+    label: "Low",
+    badge: "text-bg-secondary",
+    definition: "A cosmetic or internal problem with little or no customer impact. Fix in working hours.",
+  },
 };
+
+/** "SEV1 · Critical: A core service is down ..." for a tooltip; "" for an unknown severity. */
+export function severityDefinition(severity) {
+  const info = SEVERITY_INFO[severity];
+  return info ? `${severity} · ${info.label}: ${info.definition}` : "";
+}
 
 export const STATUS_INFO = {
   OPEN: { label: "Open", color: "danger", icon: "exclamation-circle-fill" },

@@ -21,6 +21,8 @@ const NEEDS = {
   archive: "admin",
   restore: "admin",
   viewArchived: "admin",
+  manageUsers: "admin",
+  readAudit: "admin",
 };
 
 /** can(user, "edit") -> true when the user's role allows it. */

@@ -3,7 +3,7 @@
 
 import { getMe, isSignedIn, redirectToLogin, signOut } from "./api.js";
 import { el, icon } from "./dom.js";
-import { ROLE_INFO, initials, roleLabel } from "./roles.js";
+import { ROLE_INFO, can, initials, roleLabel } from "./roles.js";
 
 export function roleBadge(role) {
   const info = ROLE_INFO[role];
@@ -56,6 +56,11 @@ export function renderUserMenu(container, user) {
   container.replaceChildren(el("div", { class: "dropdown" }, toggle, menu));
 }
 
+/** The navbar's links that need a role (`data-needs="manageUsers"`) show once the user is known to have it. */
+export function showAllowedLinks(user, root = document) {
+  for (const item of root.querySelectorAll("[data-needs]")) item.hidden = !can(user, item.dataset.needs);
+}
+
 const NEVER = new Promise(() => {});
 
 /**
@@ -71,7 +76,10 @@ export function startSignedInPage() {
   const container = document.querySelector("#user-menu");
   const user = getMe();
   user.then(
-    (me) => renderUserMenu(container, me),
+    (me) => {
+      renderUserMenu(container, me);
+      showAllowedLinks(me);
+    },
     () => renderUserMenu(container, null),
   );
   return user;
