@@ -46,6 +46,8 @@ const view = {
   until: $("#until"),
   actions: $("#action-filter"),
   clear: $("#clear-filters"),
+  filtersToggle: $("#filters-toggle"),
+  filtersCount: $("#filters-count"),
   card: $("#audit-card"),
   table: $("#events"),
   rows: $("#rows"),
@@ -76,6 +78,11 @@ function buildActionFilter() {
   );
 }
 
+/** How many filters are on (each action counts): shown on the phone's Filters button. */
+function filterCount(state) {
+  return ["actor_id", "incident_id", "since", "until"].filter((name) => state[name]).length + state.action.length;
+}
+
 function fillForm(state) {
   view.actor.value = state.actor_id;
   if (view.actor.value !== state.actor_id) {
@@ -89,6 +96,10 @@ function fillForm(state) {
   for (const box of view.actions.querySelectorAll("input")) box.checked = state.action.includes(box.value);
   view.limit.value = String(state.limit);
   view.clear.hidden = !hasFilters(state);
+  const count = filterCount(state);
+  view.filtersCount.textContent = String(count);
+  view.filtersCount.hidden = count === 0;
+  view.filtersToggle.setAttribute("aria-label", count ? `Filters, ${count} on` : "Filters");
   for (const input of [view.incident, view.since, view.until]) setFieldError(input, "");
 }
 
@@ -233,7 +244,7 @@ function row(event) {
   return el(
     "tr",
     { dataset: { eventId: String(event.id), action: event.action } },
-    el("td", { class: "event-when text-nowrap", "data-label": "When" }, timeElement(event.created_at)),
+    el("td", { class: "event-when", "data-label": "When" }, timeElement(event.created_at)),
     el(
       "td",
       { class: "event-who text-break", "data-label": "Who" },
@@ -357,6 +368,13 @@ function wire() {
     load();
   });
   view.exportButton.addEventListener("click", exportCsv);
+  // On a phone the filters fold away behind a button that says how many are on.
+  view.filtersToggle.addEventListener("click", () => {
+    const open = !view.filters.classList.contains("filters-open");
+    view.filters.classList.toggle("filters-open", open);
+    view.filtersToggle.setAttribute("aria-expanded", String(open));
+    if (open) view.actor.focus();
+  });
 }
 
 let me = null;
@@ -387,6 +405,7 @@ if (me && !can(me, "readAudit")) {
   }
   fillForm(current);
   view.filters.hidden = false;
+  view.filtersToggle.hidden = false;
   view.card.hidden = false;
   view.exportButton.hidden = false;
   await load();

@@ -262,10 +262,22 @@ def test_on_a_phone_nothing_scrolls_sideways(page: Page, theme: str, history: di
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/login.html")
     page.evaluate("theme => localStorage.setItem('incident-tracker:theme', theme)", theme)
-    page.goto("/audit.html")
+    page.goto("/audit.html?action=created&action=updated")
     expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
-    expect(page.locator("#rows tr")).to_have_count(6)
+    expect(page.locator("#rows tr")).to_have_count(3)
+
+    # The filters fold away behind a button that says how many are on.
+    toggle = page.get_by_role("button", name="Filters, 2 on")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#filters")).to_be_hidden()
+    assert page.locator("#rows tr").first.bounding_box()["y"] < 300
+    toggle.click()
+    expect(page.locator("#filters")).to_be_visible()
+    expect(page.get_by_label("Person")).to_be_focused()
+    page.get_by_label("Note added").check()
+    expect(page.locator("#rows tr")).to_have_count(5)
+    expect(page.get_by_role("button", name="Filters, 3 on")).to_be_visible()
 
     assert page.evaluate("document.documentElement.scrollWidth") == 390
-    box = page.locator("#rows tr").nth(3).locator(".event-change").bounding_box()
+    box = page.locator("#rows tr").nth(1).locator(".event-change").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
