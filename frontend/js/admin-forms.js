@@ -9,8 +9,12 @@ export function textLength(value) {
   return [...String(value ?? "")].length;
 }
 
-// Control (Cc) and format (Cf) characters, which no account field takes.
-const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+// What the API refuses: in an email, control (Cc) and format (Cf) characters (zero-width spaces, joiners, bidi
+// controls); in a name, control characters other than tab and line feed (an emoji's joiner is fine there).
+const REFUSED = {
+  email: /[\p{Cc}\p{Cf}]/u,
+  display_name: /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/u,
+};
 
 /** What is wrong with one value of the account forms, in plain words; "" when nothing is. */
 export function checkField(field, value, { required = true } = {}) {
@@ -24,7 +28,7 @@ export function checkField(field, value, { required = true } = {}) {
       password: "Enter a password.",
     }[field] ?? "Fill in this field.";
   }
-  if (INVISIBLE.test(text) && field !== "password") {
+  if (REFUSED[field]?.test(text)) {
     return "Remove the invisible or control characters (they may have come with pasted text).";
   }
   const limit = LIMITS[field];

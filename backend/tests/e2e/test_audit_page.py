@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Request, expect
 
 from app.models import IncidentEvent
 from tests.e2e.conftest import ApiAs, CreateIncident
-from tests.e2e.helpers import exact_time, plain_spaces
+from tests.e2e.helpers import exact_time, plain_spaces, sign_in_through_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.role("admin")]
 
@@ -281,3 +281,44 @@ def test_on_a_phone_nothing_scrolls_sideways(page: Page, theme: str, history: di
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     box = page.locator("#rows tr").nth(1).locator(".event-change").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+
+
+@pytest.mark.role(None)
+def test_signing_in_comes_back_to_the_same_view(page: Page, accounts: dict) -> None:
+    page.goto("/audit.html?action=created&limit=10")
+    expect(page).to_have_url(re.compile(r"/login\.html\?next="))
+    sign_in_through_page(page, accounts["admin"].email, accounts["admin"].password)
+    expect(page).to_have_url(re.compile(r"/audit\.html\?action=created&limit=10$"))
+    expect(page.get_by_label("Created")).to_be_checked()
+
+
+def test_the_address_is_read_strictly(page: Page) -> None:
+    """What the address holds that the API would refuse is left out, so the page never asks for a broken view."""
+    page.goto("/login.html")
+    result = page.evaluate(
+        """async () => {
+            const s = await import("/js/audit-state.js");
+            const read = (q) => s.readState(q);
+            return {
+                good: read("?actor_id=3&incident_id=42&action=updated&action=created&action=nope"
+                           + "&since=2026-01-05T10:00:00%2B01:00&until=2026-01-05T13:00:00Z&page=2&limit=10"),
+                bad: read("?actor_id=x&incident_id=0&since=yesterday&until=2026-01-05&page=-1&limit=7"),
+                query: s.stateQuery(read("?action=archived&action=created&page=1&limit=50")),
+                api: s.apiQuery(read("?incident_id=7")),
+            };
+        }"""
+    )
+    assert result["good"] == {
+        "actor_id": "3",
+        "incident_id": "42",
+        "action": ["created", "updated"],
+        "since": "2026-01-05T09:00:00Z",
+        "until": "2026-01-05T13:00:00Z",
+        "page": 2,
+        "limit": 10,
+    }
+    assert result["bad"] == {
+        "actor_id": "", "incident_id": "", "action": [], "since": "", "until": "", "page": 1, "limit": 50,
+    }  # fmt: skip
+    assert result["query"] == "?action=created&action=archived"
+    assert result["api"] == {"page": 1, "limit": 50, "action": [], "incident_id": "7"}

@@ -326,3 +326,49 @@ def test_on_a_phone_nothing_scrolls_sideways(page: Page, theme: str, e2e_engine:
     # The rows are stacked cards: each cell is as wide as its row.
     box = user_row(page, "Ada Admin").locator(".user-email").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+
+
+def test_the_api_field_errors_read_in_plain_words(page: Page) -> None:
+    page.goto("/login.html")
+    result = page.evaluate(
+        """async () => {
+            const f = await import("/js/admin-forms.js");
+            const problem = {errors: [
+                {loc: ["body", "email"], type: "value_error",
+                 msg: "Value error, value is not a valid email address: An email address must have an @-sign."},
+                {loc: ["body", "display_name"], type: "string_too_long",
+                 msg: "String should have at most 100 characters"},
+                {loc: ["body", "password"], type: "string_too_short", msg: "String should have at least 8 characters"},
+                {loc: ["body", "role"], type: "enum", msg: "Input should be 'viewer', 'responder' or 'admin'"},
+            ]};
+            return {
+                api: f.plainFieldErrors(problem),
+                invisible: f.plainFieldError("display_name", {type: "string_invisible_character", msg: "x"}),
+                typed: [
+                    f.checkField("display_name", "  "), f.checkField("display_name", "x".repeat(101)),
+                    f.checkField("display_name", "Zoë 👩‍🚀"), f.checkField("display_name", "a\\u0007b"),
+                    f.checkField("email", "sam\\u200b@example.com"),
+                    f.checkField("password", "😀".repeat(8)), f.checkField("password", "x".repeat(129)),
+                    f.checkField("email", "sam@example.com"), f.checkField("email", "sam @example.com"),
+                ],
+            };
+        }"""
+    )
+    assert result["api"] == {
+        "email": "This email address cannot be used. An email address must have an @-sign.",
+        "display_name": "Use at most 100 characters.",
+        "password": "Use at least 8 characters.",
+        "role": "Choose one of the roles: Viewer, Responder or Admin.",
+    }
+    assert result["invisible"] == "Remove the invisible or control characters (they may have come with pasted text)."
+    assert result["typed"] == [
+        "Enter the person's name.",
+        "Use at most 100 characters (this has 101).",
+        "",  # a name may hold an emoji's zero-width joiner, as the API allows
+        "Remove the invisible or control characters (they may have come with pasted text).",
+        "Remove the invisible or control characters (they may have come with pasted text).",
+        "",  # eight characters, however many bytes
+        "Use at most 128 characters (this has 129).",
+        "",
+        "Enter an email address like sam@example.com.",
+    ]
