@@ -160,6 +160,7 @@ function busy(tr, on) {
       control.disabled = true;
     } else {
       control.disabled = control.dataset.wasDisabled === "true";
+      delete control.dataset.wasDisabled;
     }
   }
   tr.setAttribute("aria-busy", String(on));
