@@ -21,6 +21,7 @@ import {
   activeFilterCount,
   ageOf,
   apiParams,
+  archivedChanges,
   clearedFilters,
   matchesState,
   nextSort,
@@ -82,7 +83,10 @@ let pending = new Map(); // id -> "created" | "changed": matching incidents not 
 /** The state in the address bar; the archived view only for admins (the API would refuse it). */
 function readState() {
   const read = stateFromQuery(location.search);
-  return read.archived && !can(user, "viewArchived") ? { ...read, archived: false } : read;
+  if (!read.archived || can(user, "viewArchived")) return read;
+  const params = new URLSearchParams(location.search);
+  params.delete("archived"); // read as the live list's address (its default view is another)
+  return stateFromQuery(params.toString());
 }
 
 // ---------------------------------------------------------------------------
@@ -295,7 +299,7 @@ function emptyState(data) {
   } else if (state.archived) {
     heading = "No archived incidents";
     hint = "Nothing has been archived.";
-    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl({ archived: false, page: 1 }), dataset: { archived: "false" } }, "Show live incidents");
+    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl(archivedChanges(false)), dataset: { archived: "false" } }, "Show live incidents");
   } else if (name === "active" || name === "resolved") {
     heading = name === "active" ? "No active incidents" : "No resolved incidents";
     hint = name === "active" ? "Nothing is open or mitigated right now." : "No incident has been resolved yet.";
@@ -652,7 +656,7 @@ function bindEvents() {
   }
   view.filtersToggle.addEventListener("click", () => setFiltersOpen(!view.form.classList.contains("is-open")));
   view.clearFilters.addEventListener("click", clearFilters);
-  view.showArchived.addEventListener("change", () => update({ archived: view.showArchived.checked, page: 1 }));
+  view.showArchived.addEventListener("change", () => update(archivedChanges(view.showArchived.checked)));
   view.limit.addEventListener("change", () => update({ limit: Number(view.limit.value), page: 1 }));
 
   for (const th of view.headers) {
@@ -669,7 +673,7 @@ function bindEvents() {
       return;
     }
     if (link.dataset.archived !== undefined) {
-      update({ archived: link.dataset.archived === "true", page: 1 }, { focus: true });
+      update(archivedChanges(link.dataset.archived === "true"), { focus: true });
       return;
     }
     update({ page: Number(link.dataset.page), cursor: link.dataset.cursor ?? null }, { focus: true });

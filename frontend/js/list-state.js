@@ -31,6 +31,13 @@ export const VIEWS = Object.freeze({
 });
 export const VIEW_NAMES = [...Object.keys(VIEWS), "custom"];
 export const DEFAULT_VIEW = "active";
+// The archive (admins) is looked through rather than triaged: it opens on All.
+export const DEFAULT_ARCHIVED_VIEW = "all";
+
+/** The view a bare address shows: Active, or All in the archived view. */
+export function defaultView(archived) {
+  return archived ? DEFAULT_ARCHIVED_VIEW : DEFAULT_VIEW;
+}
 // What a custom view starts from when the address leaves its statuses or sort out: everything, newest first.
 const CUSTOM_BASE = Object.freeze({ status: [], sort_by: "created_at", sort_order: "desc" });
 
@@ -83,6 +90,11 @@ export function viewChanges(name) {
   return { status: [...view.status], sort_by: view.sort_by, sort_order: view.sort_order, page: 1 };
 }
 
+/** The changes of the "Show archived" switch: the archive opens on All, the live list on Active. */
+export function archivedChanges(archived) {
+  return { archived, ...viewChanges(defaultView(archived)) };
+}
+
 function commanderFrom(text) {
   const value = (text ?? "").trim();
   return COMMANDER_FILTERS.includes(value) || USER_ID.test(value) ? value : "";
@@ -90,18 +102,20 @@ function commanderFrom(text) {
 
 /**
  * Read the state from a query string ("?view=all&search=db&severity=SEV1"); unknown or bad values fall back to
- * defaults. The view (none: Active) gives the statuses and sort that the address leaves out.
+ * defaults. The view (none: Active, or All with archived=true) gives the statuses and sort that the address leaves
+ * out.
  */
 export function stateFromQuery(query) {
   const params = new URLSearchParams(query);
+  const archived = ["true", "1"].includes(params.get("archived") ?? "");
   const named = params.get("view");
-  const base = VIEWS[named] ?? (named === "custom" ? CUSTOM_BASE : VIEWS[DEFAULT_VIEW]);
+  const base = VIEWS[named] ?? (named === "custom" ? CUSTOM_BASE : VIEWS[defaultView(archived)]);
   const sortBy = params.get("sort_by");
   const sortOrder = params.get("sort_order");
   const limit = positiveInt(params.get("limit"), DEFAULT_STATE.limit);
   const state = {
     view: DEFAULT_VIEW,
-    archived: ["true", "1"].includes(params.get("archived") ?? ""),
+    archived,
     search: (params.get("search") ?? "").trim(),
     severity: pick(params.getAll("severity"), SEVERITIES),
     status: params.has("status") ? pick(params.getAll("status"), STATUSES) : [...base.status],
@@ -122,7 +136,7 @@ export function stateFromQuery(query) {
 export function stateToQuery(state) {
   const params = new URLSearchParams();
   const view = viewOf(state);
-  if (view !== DEFAULT_VIEW) params.set("view", view);
+  if (view !== defaultView(state.archived)) params.set("view", view);
   if (state.archived) params.set("archived", "true");
   if (state.search) params.set("search", state.search);
   for (const value of state.severity) params.append("severity", value);

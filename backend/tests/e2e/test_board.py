@@ -181,6 +181,29 @@ def test_an_empty_active_view_offers_all_incidents(page: Page, create_incident: 
     expect(page).to_have_url(re.compile(r"\?view=all$"))
 
 
+@pytest.mark.role("admin")
+def test_the_archive_opens_on_all(page: Page, create_incident: CreateIncident, api_as: ApiAs) -> None:
+    gone = create_incident(title="Archived and resolved", status="RESOLVED")
+    assert api_as("admin").delete(f"/api/incidents/{gone['id']}").status_code == 200
+    create_incident(title="Live one")
+    page.goto("/index.html")
+    expect(titles(page)).to_have_text(["Live one"])
+
+    page.get_by_label("Show archived").check()
+
+    expect(page).to_have_url(re.compile(r"/index\.html\?archived=true$"))
+    expect(titles(page)).to_have_text(["Archived and resolved"])  # resolved too: the archive is All
+    expect(current_view(page)).to_have_text("All")
+    page.locator("#views").get_by_role("link", name="Active").click()
+    expect(page).to_have_url(re.compile(r"\?view=active&archived=true$"))
+    expect(page.locator(".empty-state")).to_be_visible()
+
+    page.get_by_label("Show archived").uncheck()
+    expect(page).to_have_url(re.compile(r"/index\.html$"))
+    expect(current_view(page)).to_have_text("Active")
+    expect(titles(page)).to_have_text(["Live one"])
+
+
 # --- columns ------------------------------------------------------------------------------------------------------
 
 
@@ -530,6 +553,8 @@ def test_list_state_views_filters_and_durations(page: Page) -> None:
                              resolved_at: "2026-11-27T08:30:00Z"}, now),
                 state.ageOf({created_at: null, status: "OPEN"}, now),
             ],
+            archived: [read("?archived=true").view, write("?archived=true"), write("?archived=true&view=active"),
+                       state.archivedChanges(true), state.archivedChanges(false)],
             matches: [match(""), match("me"), match("me", incident, 8), match("me", incident, null), match("7"),
                       match("8"), match("none"), match("none", {...incident, commander: null})],
         };
@@ -564,5 +589,12 @@ def test_list_state_views_filters_and_durations(page: Page) -> None:
         {"text": "open for 1 h", "long": "Open for 1 hour", "resolved": False},
         {"text": "resolved in 2 h 30 min", "long": "Resolved in 2 hours 30 minutes", "resolved": True},
         None,
+    ]
+    assert result["archived"] == [
+        "all",
+        "?archived=true",
+        "?view=active&archived=true",
+        {"archived": True, "status": [], "sort_by": "created_at", "sort_order": "desc", "page": 1},
+        {"archived": False, "status": ["OPEN", "MITIGATED"], "sort_by": "severity", "sort_order": "asc", "page": 1},
     ]
     assert result["matches"] == [True, True, False, False, True, False, False, True]
