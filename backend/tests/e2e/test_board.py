@@ -415,6 +415,21 @@ def test_enter_on_a_selected_row_opens_it(page: Page, create_incident: CreateInc
     expect(page).to_have_url(re.compile(rf"/detail\.html\?id={second['id']}$"))
 
 
+def test_enter_still_works_on_links_and_buttons(page: Page, create_incident: CreateIncident) -> None:
+    create_incident(title="Alpha", status="RESOLVED")
+    page.goto("/index.html")
+    expect(page.locator(".empty-state")).to_be_visible()
+
+    page.locator("#views").get_by_role("link", name="All").focus()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"\?view=all$"))
+    expect(titles(page)).to_have_text(["Alpha"])
+    page.locator("th[data-sort=title] button").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"\?view=custom&sort_by=title&sort_order=asc$"))
+
+
 def test_n_opens_the_new_incident_form(page: Page, create_incident: CreateIncident) -> None:
     create_incident(title="Alpha")
     page.goto("/index.html")
