@@ -230,7 +230,7 @@ function incidentRow(incident) {
           )
         : null,
     ),
-    el("td", { class: "col-service text-nowrap" }, icon("hdd-stack", "cell-icon"), el("span", { class: "visually-hidden card-label" }, "Service: "), incident.service),
+    el("td", { class: "col-service text-nowrap" }, icon("hdd-stack", "cell-icon"), el("span", { class: "visually-hidden card-label" }, "Service: "), el("span", { class: "service-name" }, incident.service)),
     el("td", { class: "col-severity" }, severityBadge(incident.severity)),
     el("td", { class: "col-status" }, statusBadge(incident.status)),
     el("td", { class: "col-commander text-nowrap" }, icon("person-fill", "cell-icon"), el("span", { class: "visually-hidden card-label" }, "Commander: "), commanderElement(incident)),
