@@ -181,6 +181,7 @@ def test_0007_starts_existing_incidents_at_version_1_and_keeps_them_going_back(f
     # 0006 is before the idempotency keys (0007), the live feed's outbox (0008) and the metrics' aggregates (0012).
     later = {"idempotency_keys", "live_events", "live_sequence"}
     later |= {"incident_open_counts", "incident_week_counts", "incident_duration_counts"}
+    later |= {"incident_severity_duration_counts", "incident_service_duration_counts"}
     assert table_names(fresh_url) == {table.name for table in Incident.metadata.sorted_tables} - later | {
         "alembic_version"
     }

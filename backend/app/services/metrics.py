@@ -1,10 +1,11 @@
 """Metrics: open incidents now, created and resolved per week, time to mitigate and to resolve.
 
-`GET /api/metrics` reads three tables of aggregates (models.py, "Metrics") that this module keeps in the same
-transaction as every change to an incident, so a request sums a few thousand rows instead of scanning the incidents:
+`GET /api/metrics` reads tables of aggregates (models.py, "Metrics") that this module keeps in the same
+transaction as every change to an incident, so a request sums their rows of the window instead of scanning the
+incidents:
 `incident_open_counts` (severity, service), `incident_week_counts` (week, created|resolved, severity, service) and
-`incident_duration_counts` (week, mitigate|resolve, severity, service, step of the duration scale). Archived
-incidents are in none of them.
+`incident_duration_counts` (service, week, mitigate|resolve, severity, step of the duration scale), with its sums
+over the services and over the severities. Archived incidents are in none of them.
 
 What an incident adds to the tables is a function of its own columns (`contributions`); a change moves it from what it
 added before to what it adds after (`move`), as the maintained counts of the list do (services/incidents.py).
@@ -33,6 +34,8 @@ from app.models import (
     IncidentCount,
     IncidentDurationCount,
     IncidentOpenCount,
+    IncidentServiceDurationCount,
+    IncidentSeverityDurationCount,
     IncidentWeekCount,
     MetricKind,
     Severity,
@@ -85,7 +88,9 @@ Key = tuple[Any, ...]
 KEYS: dict[type, tuple[str, ...]] = {
     IncidentOpenCount: ("severity", "service"),
     IncidentWeekCount: ("week", "kind", "severity", "service"),
-    IncidentDurationCount: ("week", "kind", "severity", "service", "seconds"),
+    IncidentDurationCount: ("service", "week", "kind", "severity", "seconds"),
+    IncidentSeverityDurationCount: ("week", "kind", "severity", "seconds"),
+    IncidentServiceDurationCount: ("week", "kind", "service", "seconds"),
 }
 _ORDER = {model: n for n, model in enumerate(KEYS)}
 
@@ -124,13 +129,16 @@ def contributions(facts: Facts) -> list[Key]:
     rows: list[Key] = [(IncidentWeekCount, week, MetricKind.CREATED, severity, service)]
     if facts.status in (Status.OPEN, Status.MITIGATED):
         rows.append((IncidentOpenCount, severity, service))
+    durations = []
     if facts.mitigated_at is not None:
-        step = duration_step(created, facts.mitigated_at)
-        rows.append((IncidentDurationCount, week, MetricKind.MITIGATE, severity, service, step))
+        durations.append((MetricKind.MITIGATE, duration_step(created, facts.mitigated_at)))
     if facts.resolved_at is not None:
         rows.append((IncidentWeekCount, week_of(facts.resolved_at), MetricKind.RESOLVED, severity, service))
-        step = duration_step(created, facts.resolved_at)
-        rows.append((IncidentDurationCount, week, MetricKind.RESOLVE, severity, service, step))
+        durations.append((MetricKind.RESOLVE, duration_step(created, facts.resolved_at)))
+    for kind, step in durations:
+        rows.append((IncidentDurationCount, service, week, kind, severity, step))
+        rows.append((IncidentSeverityDurationCount, week, kind, severity, step))
+        rows.append((IncidentServiceDurationCount, week, kind, service, step))
     return rows
 
 
@@ -170,7 +178,7 @@ REBUILD_CHUNK = 5_000
 
 
 def rebuild(connection: Connection) -> None:
-    """Rebuild the three tables from the incidents, in the caller's transaction: for rows written around the
+    """Rebuild the tables from the incidents, in the caller's transaction: for rows written around the
     services (seed.py) and for the migration that creates the tables. Reads the incidents once, in a stream."""
     totals: Counter[Key] = Counter()
     columns = (
@@ -285,30 +293,45 @@ def weeks_statement(window: Window, service: str | None, severities: Sequence[Se
     )
 
 
+def _histogram(model: Any, dim: int, window: Window, conditions: list[Any], severity: bool, service: bool) -> Any:
+    """One dimension's histogram of the window: (dim, kind, severity or NULL, service or NULL, seconds, total)."""
+    by = [model.kind, *([model.severity] if severity else []), *([model.service] if service else []), model.seconds]
+    return (
+        select(
+            literal(dim).label("dim"),
+            model.kind.label("kind"),
+            (model.severity if severity else null()).label("severity"),
+            (model.service if service else null()).label("service"),
+            model.seconds.label("seconds"),
+            func.sum(model.total).label("total"),
+        )
+        .where(model.week >= window.first_week, model.week <= window.last_week, model.total > 0, *conditions)
+        .group_by(*by)
+    )
+
+
 def durations_statement(window: Window, service: str | None, severities: Sequence[Severity]) -> Any:
     """Per dimension (all; each severity; each service) and kind: the number of durations, and the nearest-rank
-    median and p90 on the scale. The histogram of the window is summed per dimension, its running total taken in
-    the order of the steps, and a percentile is the first step whose running total reaches ⌈p·n⌉ (2·running ≥ n for
+    median and p90 on the scale. Each dimension's histogram of the window is read from the narrowest table that
+    holds it (summed over the services or the severities when no filter names one), its running total taken in the
+    order of the steps, and a percentile is the first step whose running total reaches ⌈p·n⌉ (2·running ≥ n for
     the median, 10·running ≥ 9·n for p90: integers only)."""
-    model = IncidentDurationCount
-    histogram = (
-        select(model.kind, model.severity, model.service, model.seconds, func.sum(model.total).label("total"))
-        .where(model.week >= window.first_week, model.week <= window.last_week, model.total > 0)
-        .where(*_conditions(model, service, severities))
-        .group_by(model.kind, model.severity, model.service, model.seconds)
-        .cte("histogram")
-    )
-    h = histogram.c
-    # The dimension as a number (0 all, 1 severity, 2 service) and NULL for the column it does not group by: a
-    # string literal or a cast NULL would give MariaDB's UNION two collations to mix.
+    joint, by_severity, by_service = IncidentDurationCount, IncidentSeverityDurationCount, IncidentServiceDurationCount
+    if service is None:
+        overall, overall_conditions = by_severity, _conditions(by_severity, None, severities)
+        per_service, per_service_conditions = (
+            (joint, _conditions(joint, None, severities)) if severities else (by_service, [])
+        )
+    else:  # one service: the joint table's rows of that service
+        overall = per_service = joint
+        overall_conditions = per_service_conditions = _conditions(joint, service, severities)
+    # The dimension as a number and NULL for a column it does not group by: a string literal or a cast NULL would
+    # give MariaDB's UNION two collations to mix.
     dimensions = union_all(
-        select(literal(ALL).label("dim"), h.kind, null().label("severity"), null().label("service"), h.seconds,
-               func.sum(h.total).label("total")).group_by(h.kind, h.seconds),
-        select(literal(BY_SEVERITY), h.kind, h.severity, null(), h.seconds, func.sum(h.total))
-        .group_by(h.kind, h.severity, h.seconds),
-        select(literal(BY_SERVICE), h.kind, null(), h.service, h.seconds, func.sum(h.total))
-        .group_by(h.kind, h.service, h.seconds),
-    ).subquery("dimensions")  # fmt: skip
+        _histogram(overall, ALL, window, overall_conditions, severity=False, service=False),
+        _histogram(overall, BY_SEVERITY, window, overall_conditions, severity=True, service=False),
+        _histogram(per_service, BY_SERVICE, window, per_service_conditions, severity=False, service=True),
+    ).subquery("dimensions")
     d = dimensions.c
     partition = (d.dim, d.kind, d.severity, d.service)
     running = (

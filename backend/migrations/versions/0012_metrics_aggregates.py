@@ -2,7 +2,9 @@
 
 `incident_open_counts` (live OPEN and MITIGATED incidents per severity and service), `incident_week_counts`
 (created and resolved per ISO week, severity and service) and `incident_duration_counts` (a histogram of the time
-to mitigate and to resolve per week of creation, severity and service), filled from the incidents there are.
+to mitigate and to resolve per service, week of creation and severity) with its sums over the services
+(`incident_severity_duration_counts`) and over the severities (`incident_service_duration_counts`), filled from the
+incidents there are.
 
 Revision ID: 0012
 Revises: 0011
@@ -30,6 +32,10 @@ def _enum(values: Sequence[str], name: str) -> sa.Enum:
     return sa.Enum(*values, name=name, native_enum=False, create_constraint=True)
 
 
+def _kind() -> sa.Enum:
+    return _enum(("created", "resolved", "mitigate", "resolve"), "metric_kind")
+
+
 def upgrade() -> None:
     op.create_table(
         "incident_open_counts",
@@ -42,7 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "incident_week_counts",
         sa.Column("week", sa.Date(), nullable=False),
-        sa.Column("kind", _enum(("created", "resolved", "mitigate", "resolve"), "metric_kind"), nullable=False),
+        sa.Column("kind", _kind(), nullable=False),
         sa.Column("severity", _enum(SEVERITIES, "severity"), nullable=False),
         sa.Column("service", SERVICE, nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
@@ -51,15 +57,37 @@ def upgrade() -> None:
     )
     op.create_table(
         "incident_duration_counts",
-        sa.Column("week", sa.Date(), nullable=False),
-        sa.Column("kind", _enum(("created", "resolved", "mitigate", "resolve"), "metric_kind"), nullable=False),
-        sa.Column("severity", _enum(SEVERITIES, "severity"), nullable=False),
         sa.Column("service", SERVICE, nullable=False),
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("kind", _kind(), nullable=False),
+        sa.Column("severity", _enum(SEVERITIES, "severity"), nullable=False),
         sa.Column("seconds", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "week", "kind", "severity", "service", "seconds", name=op.f("pk_incident_duration_counts")
+            "service", "week", "kind", "severity", "seconds", name=op.f("pk_incident_duration_counts")
         ),
+        **MYSQL_TABLE_ARGS,
+    )
+    op.create_table(
+        "incident_severity_duration_counts",
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("kind", _kind(), nullable=False),
+        sa.Column("severity", _enum(SEVERITIES, "severity"), nullable=False),
+        sa.Column("seconds", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "week", "kind", "severity", "seconds", name=op.f("pk_incident_severity_duration_counts")
+        ),
+        **MYSQL_TABLE_ARGS,
+    )
+    op.create_table(
+        "incident_service_duration_counts",
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("kind", _kind(), nullable=False),
+        sa.Column("service", SERVICE, nullable=False),
+        sa.Column("seconds", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("week", "kind", "service", "seconds", name=op.f("pk_incident_service_duration_counts")),
         **MYSQL_TABLE_ARGS,
     )
 
@@ -70,6 +98,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("incident_service_duration_counts")
+    op.drop_table("incident_severity_duration_counts")
     op.drop_table("incident_duration_counts")
     op.drop_table("incident_week_counts")
     op.drop_table("incident_open_counts")
