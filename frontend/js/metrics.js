@@ -220,7 +220,7 @@ function drawCharts(answer) {
     {
       type: "bar",
       data: {
-        labels: open.map((row) => `${row.severity} · ${SEVERITY_INFO[row.severity].label}`),
+        labels: open.map((row) => row.severity),
         datasets: [
           {
             label: "Open now",

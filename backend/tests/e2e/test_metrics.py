@@ -84,7 +84,7 @@ def footer(page: Page, table: str) -> list[str]:
 def wait_for_charts(page: Page) -> None:
     expect(page.locator("#metrics")).to_be_visible()
     page.wait_for_function(
-        "['open-chart', 'weeks-chart', 'severity-chart', 'service-chart']"
+        "() => ['open-chart', 'weeks-chart', 'severity-chart', 'service-chart']"
         ".every(id => window.Chart && window.Chart.getChart(document.getElementById(id)))"
     )
 
