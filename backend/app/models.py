@@ -425,12 +425,7 @@ class IncidentDurationCount(Base):
     so that the figures of all services (or all severities) read a fraction of the rows."""
 
     __tablename__ = "incident_duration_counts"
-    __table_args__ = (
-        # The per-service figures of some severities (a severity filter without a service): those severities' rows
-        # of the window alone, read from the index.
-        Index("ix_incident_duration_counts_severity_week", "severity", "week", "kind", "service", "seconds", "total"),
-        MYSQL_TABLE_ARGS,
-    )
+    __table_args__ = (MYSQL_TABLE_ARGS,)
 
     service: Mapped[str] = mapped_column(METRIC_SERVICE, primary_key=True)
     week: Mapped[date] = mapped_column(Date, primary_key=True)

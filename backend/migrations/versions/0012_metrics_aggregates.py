@@ -68,12 +68,6 @@ def upgrade() -> None:
         ),
         **MYSQL_TABLE_ARGS,
     )
-    op.create_index(
-        "ix_incident_duration_counts_severity_week",
-        "incident_duration_counts",
-        ["severity", "week", "kind", "service", "seconds", "total"],
-        unique=False,
-    )
     op.create_table(
         "incident_severity_duration_counts",
         sa.Column("week", sa.Date(), nullable=False),
