@@ -429,6 +429,14 @@ export function addNote(id, text, { idempotencyKey } = {}) {
   });
 }
 
+/**
+ * GET /api/metrics with {from, to (ISO 8601 with offset), service, severity: []}: open incidents now by severity,
+ * created and resolved per week, median and p90 time to mitigate and to resolve.
+ */
+export function getMetrics(params = {}, { signal } = {}) {
+  return request("GET", "/api/metrics", { query: params, signal });
+}
+
 export function health({ signal } = {}) {
   return request("GET", "/api/health", { signal, auth: false });
 }
