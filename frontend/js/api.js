@@ -139,7 +139,7 @@ export function isSignedIn() {
 // ---------------------------------------------------------------------------
 // Going to the sign-in page, and back
 
-const PAGES = ["index.html", "create.html", "detail.html", "users.html", "audit.html"];
+const PAGES = ["index.html", "create.html", "detail.html", "users.html", "audit.html", "metrics.html"];
 
 /** This page's path and query ("/detail.html?id=5"): where sign-in brings the person back. */
 export function currentPageUrl() {
