@@ -9,7 +9,7 @@ which at the request rates the API serves costs more than the work itself.
 """
 
 import re
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,13 +46,14 @@ def _unauthorized(detail: str) -> AppError:
 
 
 async def get_current_user(
-    session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(bearer_token)]
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(bearer_token)]
 ) -> User:
-    """The signed-in user: a valid, unexpired token whose account exists and is active, else 401."""
+    """The signed-in user: a valid, unexpired token whose account exists and is active, else 401. (The settings are
+    read from the app, not through `SettingsDep`: one dependency fewer to solve on every request.)"""
     if not token:
         raise _unauthorized("Sign in first: this needs a bearer token.")
     try:
-        claims = decode_access_token(token, settings.secret_key)
+        claims = decode_access_token(token, request.app.state.settings.secret_key)
     except InvalidToken as exc:
         raise _unauthorized("The access token is invalid or has expired. Sign in again.") from exc
     subject = claims.subject
@@ -152,6 +153,18 @@ async def get_visible_incident(
     return await incident_service.get_incident(session, incident_id, include_archived=archived)
 
 
+async def get_visible_incident_item(
+    session: SessionDep,
+    user: ViewerUser,
+    incident_id: IncidentId,
+    archived: Annotated[bool, Query(description="Admins only: also find an archived incident.")] = False,
+) -> dict[str, Any]:
+    """The same incident as `get_visible_incident`, with the same checks in the same order, read as plain columns
+    (`incident_service.read_incident`) for a route that only shows it."""
+    require_admin_for_archived(user, archived)
+    return await incident_service.read_incident(session, incident_id, include_archived=archived)
+
+
 async def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: IncidentId) -> Incident:
     """An incident, archived or not (admins only)."""
     return await incident_service.get_incident(session, incident_id, include_archived=True)
@@ -159,6 +172,7 @@ async def get_any_incident(session: SessionDep, _admin: AdminUser, incident_id: 
 
 LiveIncident = Annotated[Incident, Depends(get_live_incident)]
 VisibleIncident = Annotated[Incident, Depends(get_visible_incident)]
+VisibleIncidentItem = Annotated[dict[str, Any], Depends(get_visible_incident_item)]
 AnyIncident = Annotated[Incident, Depends(get_any_incident)]
 
 
@@ -168,7 +182,6 @@ AnyIncident = Annotated[Incident, Depends(get_any_incident)]
 async def get_download_user(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(bearer_token)],
     ticket: Annotated[
         str | None,
@@ -181,10 +194,10 @@ async def get_download_user(
     """The caller of an export: the bearer token's account, or the account of a download ticket for exactly this
     path and query (used up by this request). With both, they must name the same account."""
     if ticket is None:
-        return await get_current_user(session, settings, token)
+        return await get_current_user(request, session, token)
     query = ticket_service.canonical_query(request.query_params.multi_items())
     user = await ticket_service.redeem(session, ticket, request.url.path, query)
-    if token and (await get_current_user(session, settings, token)).id != user.id:
+    if token and (await get_current_user(request, session, token)).id != user.id:
         raise _unauthorized("The download ticket belongs to another account.")
     return user
 

@@ -21,6 +21,7 @@ from app.deps import (
     SettingsDep,
     ViewerUser,
     VisibleIncident,
+    VisibleIncidentItem,
     require_admin_for_archived,
     resolve_commander,
 )
@@ -61,9 +62,17 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _with_etag(response: Response, read: IncidentRead) -> IncidentRead:
+def _json_with_etag(
+    read: IncidentRead, status_code: int = status.HTTP_200_OK, *, location: str | None = None
+) -> Response:
+    """The incident as FastAPI would answer it for the route's `response_model` (the same bytes, and the same headers
+    in the same order: Location, then ETag), serialised here in one step: FastAPI's own path would check the model
+    against the response model again before serialising it, then copy the headers set on the route's `Response`."""
+    response = Response(read.model_dump_json(), status_code=status_code, media_type="application/json")
+    if location is not None:
+        response.headers["Location"] = location
     response.headers["ETag"] = etag(read.version)
-    return read
+    return response
 
 
 async def _at_most_once(
@@ -116,7 +125,6 @@ async def create_incident(
     session: SessionDep,
     actor: ResponderActor,
     request: Request,
-    response: Response,
     idempotency_key: IdempotencyKey = None,  # type: ignore[assignment]
 ) -> Any:
     async def create() -> tuple[IncidentRead, str]:
@@ -126,8 +134,7 @@ async def create_incident(
     if idempotency_key is not None:
         return await _at_most_once(request, session, actor.user, idempotency_key, data, create, with_etag=True)
     read, location = await create()
-    response.headers["Location"] = location
-    return _with_etag(response, read)
+    return _json_with_etag(read, status.HTTP_201_CREATED, location=location)
 
 
 @router.get("/", response_model=IncidentPage, responses=responses(*SIGNED_IN, 422))
@@ -148,10 +155,11 @@ async def list_incidents(
 @router.get(
     "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | NOT_MODIFIED | responses(*SIGNED_IN, 404, 422)
 )
-async def get_incident(incident: VisibleIncident, if_none_match: IfNoneMatch, response: Response) -> Any:
-    if if_none_match is not None and if_none_match.matches_weakly(incident.version):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(incident.version)})
-    return _with_etag(response, IncidentRead.model_validate(incident))
+async def get_incident(incident: VisibleIncidentItem, if_none_match: IfNoneMatch) -> Response:
+    version = incident["version"]
+    if if_none_match is not None and if_none_match.matches_weakly(version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(version)})
+    return _json_with_etag(IncidentRead.model_validate(incident))
 
 
 @router.patch(
@@ -165,21 +173,20 @@ async def update_incident(
     incident: LiveIncident,
     if_match: IfMatch,
     session: SessionDep,
-    response: Response,
-) -> IncidentRead:
+) -> Response:
     updated = await incident_service.update_incident(session, incident, data, actor, if_match)
-    return _with_etag(response, IncidentRead.model_validate(updated))
+    return _json_with_etag(IncidentRead.model_validate(updated))
 
 
 @router.delete(
     "/{incident_id}", response_model=IncidentRead, responses=WITH_ETAG | responses(*SIGNED_IN, 404, 412, 422)
 )
 async def archive_incident(
-    actor: AdminActor, incident: LiveIncident, if_match: IfMatch, session: SessionDep, response: Response
-) -> IncidentRead:
+    actor: AdminActor, incident: LiveIncident, if_match: IfMatch, session: SessionDep
+) -> Response:
     """Archive the incident: it stays, with its history, but only admins can see it (`archived=true`)."""
     archived = await incident_service.archive_incident(session, incident, actor, if_match)
-    return _with_etag(response, IncidentRead.model_validate(archived))
+    return _json_with_etag(IncidentRead.model_validate(archived))
 
 
 @router.post(
@@ -188,10 +195,10 @@ async def archive_incident(
     responses=WITH_ETAG | responses(*SIGNED_IN, 404, 409, 412, 422),
 )
 async def restore_incident(
-    actor: AdminActor, incident: AnyIncident, if_match: IfMatch, session: SessionDep, response: Response
-) -> IncidentRead:
+    actor: AdminActor, incident: AnyIncident, if_match: IfMatch, session: SessionDep
+) -> Response:
     restored = await incident_service.restore_incident(session, incident, actor, if_match)
-    return _with_etag(response, IncidentRead.model_validate(restored))
+    return _json_with_etag(IncidentRead.model_validate(restored))
 
 
 @router.get("/{incident_id}/events", response_model=EventPage, responses=responses(*SIGNED_IN, 404, 422))

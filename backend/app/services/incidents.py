@@ -2,10 +2,25 @@
 
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import ColumnElement, Delete, Insert, Row, Select, Subquery, delete, false, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    FromClause,
+    Insert,
+    Row,
+    Select,
+    Subquery,
+    bindparam,
+    delete,
+    false,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -38,16 +53,21 @@ PEOPLE = {
 INCIDENT_COLUMNS = tuple(Incident.__table__.c)
 
 
-def _page_statement(ids: Subquery) -> Select[Any]:
-    """The incidents of a page with the people they name: one row each, the incident's columns, then each person's
-    display name (null when there is none)."""
-    incidents = Incident.__table__
-    joined = ids.join(incidents, incidents.c.id == ids.c.id)
+def _with_people(incidents: FromClause) -> Select[Any]:
+    """The incidents of `incidents` (the table, or it joined to what picks the rows) with the people they name: one
+    row each, the incident's columns, then each person's display name (null when there is none)."""
+    joined = incidents
     names = []
     for name, (person_id, person) in PEOPLE.items():
         joined = joined.outerjoin(person, person.c.id == person_id)
         names.append(person.c.display_name.label(f"{name}_display_name"))
     return select(*INCIDENT_COLUMNS, *names).select_from(joined)
+
+
+def _page_statement(ids: Subquery) -> Select[Any]:
+    """The incidents of a page (`ids`, in a derived table) with the people they name."""
+    incidents = Incident.__table__
+    return _with_people(ids.join(incidents, incidents.c.id == ids.c.id))
 
 
 def _page_item(row: Row[Any]) -> dict[str, Any]:
@@ -61,6 +81,9 @@ def _page_item(row: Row[Any]) -> dict[str, Any]:
 
 
 PAGE_ROWS = PageRows(_page_statement, _page_item)
+
+# One incident as a list page reads it: a statement of plain columns, built once.
+_ONE_INCIDENT = _with_people(Incident.__table__).where(Incident.__table__.c.id == bindparam("incident_id"))
 
 # The whitelist that reaches ORDER BY: only these attributes can ever be sorted on. Each is served by an index
 # (archived, column, id).
@@ -107,6 +130,17 @@ async def list_conditions(session: AsyncSession, params: IncidentListParams) -> 
     return conditions
 
 
+@lru_cache(maxsize=256)
+def _plain_list(
+    archived: bool, severity: tuple[Severity, ...], status: tuple[Status, ...], commander: int | str | None
+) -> tuple[tuple[ColumnElement[bool], ...], Select[tuple[int]] | None]:
+    """The conditions and the total of a list without search, by its filters (built once per filters: statements
+    are immutable). The counts know no commander: with one, there is no total here, and read_page counts the
+    matches (bounded, by the commander's index)."""
+    params = IncidentListParams(archived=archived, severity=list(severity), status=list(status), commander=commander)
+    return tuple(_filters(params)), counted_total(params) if commander is None else None
+
+
 def list_order(params: IncidentListParams) -> Order:
     return Order(params.sort_by, SORT_COLUMNS[params.sort_by], Incident.id, params.sort_order == "desc")
 
@@ -130,29 +164,42 @@ async def list_incidents(
     indexes when many incidents hold a few matching values). Raises InvalidCursor (before the page is read) for a
     cursor this order did not make. The items are the incidents' fields and people (`_page_item`), as
     `IncidentRead` reads them."""
+    order = list_order(params)
+    if not params.search:
+        # The statement's parts, built once per filters (`_plain_list`) and the page's statement once per shape.
+        filters = (params.archived, tuple(params.severity), tuple(params.status), params.commander)
+        conditions, total = _plain_list(*filters)
+        return await read_page(
+            session,
+            Incident,
+            PAGE_ROWS,
+            conditions,
+            order,
+            params,
+            cursor=params.cursor,
+            total=total,
+            count_bound=count_bound,
+            shape=(*filters, params.sort_by, params.sort_order),
+        )
+    plan = await search.search_plan(session, params.search)
+    if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
+        if params.cursor:
+            decode_cursor(order, params.cursor, session.get_bind().dialect.name)
+        return PageResult([], 0, True, None)
     conditions = _filters(params)
     total = count = None
-    if not params.search:
-        # The counts know no commander: with one, read_page counts the matches (bounded, by the commander's index).
-        total = counted_total(params) if params.commander is None else None
-    else:
-        plan = await search.search_plan(session, params.search)
-        if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
-            if params.cursor:
-                decode_cursor(list_order(params), params.cursor, session.get_bind().dialect.name)
-            return PageResult([], 0, True, None)
-        if plan.values is not None and count_bound is not None:
-            count = search.matches_count_query(plan.values, conditions, count_bound)
-        conditions.append(plan.condition)
-        if plan.few and (count_bound is None or count_bound >= search.SPARSE_LIMIT):
-            # At most SPARSE_LIMIT matches, by id: their exact count (within the bound) rides in the page's statement.
-            total = count_statement(Incident, conditions)
+    if plan.values is not None and count_bound is not None:
+        count = search.matches_count_query(plan.values, conditions, count_bound)
+    conditions.append(plan.condition)
+    if plan.few and (count_bound is None or count_bound >= search.SPARSE_LIMIT):
+        # At most SPARSE_LIMIT matches, by id: their exact count (within the bound) rides in the page's statement.
+        total = count_statement(Incident, conditions)
     return await read_page(
         session,
         Incident,
         PAGE_ROWS,
         conditions,
-        list_order(params),
+        order,
         params,
         cursor=params.cursor,
         total=total,
@@ -254,6 +301,16 @@ async def get_incident(session: AsyncSession, incident_id: int, *, include_archi
     if incident is None or (incident.archived_at is not None and not include_archived):
         raise NotFound(f"Incident {incident_id} not found.")
     return incident
+
+
+async def read_incident(session: AsyncSession, incident_id: int, *, include_archived: bool = False) -> dict[str, Any]:
+    """The incident as a list item (`_page_item`: its fields and people, as `IncidentRead` reads them), or NotFound;
+    an archived one is found only when asked for. One statement of plain columns: no ORM entity is built, for the
+    routes that only show the incident."""
+    row = (await session.execute(_ONE_INCIDENT, {"incident_id": incident_id})).first()
+    if row is None or (row.archived_at is not None and not include_archived):
+        raise NotFound(f"Incident {incident_id} not found.")
+    return _page_item(row)
 
 
 def _person(user: User | None) -> dict[str, Any] | None:
