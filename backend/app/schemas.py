@@ -435,6 +435,27 @@ class UserUpdate(StrictBody):
 UserPage = Page[UserRead]
 
 
+class PeopleParams(BaseModel):
+    """Query parameters of `GET /api/people`: who can be named (a commander), for any signed-in role."""
+
+    search: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=100),
+            Field(json_schema_extra={"pattern": LINE_PATTERN}),
+            BeforeValidator(_no_control),
+        ]
+        | None
+    ) = Field(None, description="Case-insensitive substring of the display name.")
+    limit: int = Field(50, ge=1, le=100)
+
+
+class PeoplePage(BaseModel):
+    """Active people, by display name (then id): each as `{id, display_name}`, never with an email or a role."""
+
+    items: list[UserRef]
+
+
 # --- audit trail ---------------------------------------------------------------------------------------------
 
 
