@@ -139,8 +139,15 @@ class IncidentUpdate(StrictBody):
     status: Status = None  # type: ignore[assignment]
     description: Description = None
     commander_id: BodyUserId | None = Field(None, description="An active user's id to take command; null to clear it.")
+    note: required_text(10_000, multiline=True) = Field(  # type: ignore[valid-type]
+        None,
+        description="Why, in the same action: the note goes into the change's own event (`updated`), in the same "
+        "transaction. With no change to make, it is added as a note (`note_added`) and the version stays.",
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "MITIGATED"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "MITIGATED"}, {"status": "RESOLVED", "note": "Rolled back 14:05."}]}
+    )
 
 
 class UserRef(BaseModel):
