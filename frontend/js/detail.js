@@ -96,7 +96,8 @@ const view = {
   severityHelp: $("#severity-help"),
   heading: $('[data-field="title-heading"]'),
 };
-const field = (name) => document.querySelector(`[data-field="${name}"]`);
+// A shown fact, by name; not a timeline entry, which names the fields it changed the same way.
+const field = (name) => document.querySelector(`[data-field="${name}"]:not(#events *)`);
 
 const query = new URLSearchParams(location.search);
 const idText = query.get("id") ?? "";

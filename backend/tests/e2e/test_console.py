@@ -213,6 +213,15 @@ def test_a_step_with_a_comment_puts_it_in_the_timeline_with_the_change(
     expect(last.locator(".event-summary")).to_contain_text("Rory Responder updated the incident")
     expect(last.locator('.change[data-field="status"]')).to_have_text("Status: Mitigated → Resolved")
     assert last.locator(".event-note").inner_text() == "Rolled back the 14:05 deploy.\nErrors gone."
+    # Drawing the incident again (opening the form) writes its facts, not into the timeline's entries.
+    page.get_by_role("button", name="Edit", exact=True).click()
+    stored = api_as("viewer").get(f"/api/incidents/{incident['id']}").json()
+    expect(page.locator('dd[data-field="resolved_at"] time')).to_have_attribute(
+        "datetime", js_iso(stored["resolved_at"])
+    )
+    assert plain_spaces(last.locator('.change[data-field="resolved_at"]').text_content()) == (
+        f"Resolved: — → {exact_time(stored['resolved_at'])}"
+    )
     events = api_as("viewer").get(f"/api/incidents/{incident['id']}/events").json()["items"]
     assert [(event["action"], event["note"]) for event in events] == [
         ("created", None),
