@@ -288,7 +288,7 @@ function renderSteps() {
     steps.map((step) =>
       el(
         "button",
-        { type: "button", class: `btn ${step.tone}`, dataset: { step: step.to }, disabled: acting, onclick: () => takeStep(step) },
+        { type: "button", class: `btn ${step.tone} console-action`, dataset: { step: step.to }, disabled: acting, onclick: () => takeStep(step) },
         icon(step.icon, "me-1"),
         step.label,
       ),
