@@ -38,7 +38,7 @@ def test_every_field_is_shown(page: Page, create_incident: CreateIncident) -> No
     expect(page).to_have_title(f"#{incident['id']} Cache stampede · Incident Tracker")
     expect(page.locator('[data-field="id-heading"]')).to_have_text(f"#{incident['id']}")
     expect(field(page, "service")).to_have_text("cdn")
-    expect(heading_badge(page, "severity")).to_have_text("SEV1")
+    expect(heading_badge(page, "severity").locator(".severity-code")).to_have_text("SEV1")
     expect(heading_badge(page, "severity")).to_have_class(re.compile(r"\btext-bg-danger\b"))
     expect(heading_badge(page, "status")).to_have_text("Resolved")
     expect(page.locator('#incident dd span[data-field="commander"]')).to_have_text("No commander")
