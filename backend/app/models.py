@@ -1,13 +1,14 @@
 """ORM models. Every table is utf8mb4 on MySQL; timestamps are UTC."""
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -373,3 +374,88 @@ class LiveSequence(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     position: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- Metrics ---------------------------------------------------------------------------------------------------
+# What `GET /api/metrics` reads, kept by app/services/metrics.py in the same transaction as every change to an
+# incident (create, update, archive, restore), so each is always the aggregate of the committed live incidents.
+# Archived incidents are in none of them. A service name is compared byte for byte here (a binary collation on
+# MySQL), as SQLite does: `payments-api` and `Payments-API` are two services.
+METRIC_SERVICE = String(100).with_variant(mysql.VARCHAR(100, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+class MetricKind(enum.StrEnum):
+    CREATED = "created"  # incident_week_counts: by the week of created_at
+    RESOLVED = "resolved"  # incident_week_counts: by the week of resolved_at
+    MITIGATE = "mitigate"  # incident_duration_counts: mitigated_at - created_at, by the week of created_at
+    RESOLVE = "resolve"  # incident_duration_counts: resolved_at - created_at, by the week of created_at
+
+
+class IncidentOpenCount(Base):
+    """How many live incidents are OPEN or MITIGATED now, per (severity, service)."""
+
+    __tablename__ = "incident_open_counts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), primary_key=True)
+    service: Mapped[str] = mapped_column(METRIC_SERVICE, primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IncidentWeekCount(Base):
+    """How many live incidents were created (`kind` created) or resolved (`kind` resolved) in each ISO week (UTC,
+    `week` is its Monday), per (severity, service). An incident reopened and resolved again counts in the week of
+    its last resolution only."""
+
+    __tablename__ = "incident_week_counts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[MetricKind] = mapped_column(_enum(MetricKind, "metric_kind"), primary_key=True)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), primary_key=True)
+    service: Mapped[str] = mapped_column(METRIC_SERVICE, primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IncidentDurationCount(Base):
+    """A histogram of the time to mitigate (`kind` mitigate) and to resolve (`kind` resolve) of the live incidents
+    created in each ISO week, per (service, severity): how many took at most `seconds`, a step of the duration
+    scale (services/metrics.py, DURATION_STEPS), and more than the step below it. Led by the service, which a
+    filter names; the two tables below are the same histogram summed over the services and over the severities,
+    so that the figures of all services (or all severities) read a fraction of the rows."""
+
+    __tablename__ = "incident_duration_counts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    service: Mapped[str] = mapped_column(METRIC_SERVICE, primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[MetricKind] = mapped_column(_enum(MetricKind, "metric_kind"), primary_key=True)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), primary_key=True)
+    seconds: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IncidentSeverityDurationCount(Base):
+    """incident_duration_counts summed over the services."""
+
+    __tablename__ = "incident_severity_duration_counts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[MetricKind] = mapped_column(_enum(MetricKind, "metric_kind"), primary_key=True)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), primary_key=True)
+    seconds: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IncidentServiceDurationCount(Base):
+    """incident_duration_counts summed over the severities."""
+
+    __tablename__ = "incident_service_duration_counts"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[MetricKind] = mapped_column(_enum(MetricKind, "metric_kind"), primary_key=True)
+    service: Mapped[str] = mapped_column(METRIC_SERVICE, primary_key=True)
+    seconds: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)

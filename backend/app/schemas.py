@@ -3,7 +3,7 @@
 import functools
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
@@ -597,3 +597,76 @@ class DownloadTicketRead(BaseModel):
     url: str = Field(description="The export's path and query with the ticket: prefix it with the API's address.")
     expires_at: datetime
     expires_in: int = Field(description="Seconds the ticket stays valid; it works once.")
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+
+class MetricsParams(BaseModel):
+    """Query parameters of `GET /api/metrics`. The window is [from, to); its figures cover the whole ISO weeks (UTC,
+    Monday to Monday) it touches. Default: the current week and the eleven before it (`to` now, `from` the Monday
+    of the eleventh week before); with only `to`, the twelve weeks up to it; at most two years (732 days)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: IsoTime | None = Field(None, alias="from", description="Start of the window (ISO 8601 with offset).")
+    to: IsoTime | None = Field(None, description="End of the window, excluded (ISO 8601 with offset). Default: now.")
+    service: ServiceName | None = Field(None, description="Only this service (its exact name).")
+    severity: list[Severity] = Field(default_factory=list, description="Only these severities (repeatable).")
+
+
+class DurationFigures(BaseModel):
+    count: int = Field(description="How many durations the figures are computed from.")
+    median_seconds: int | None = Field(description="Nearest-rank median (p50), in seconds; null when count is 0.")
+    p90_seconds: int | None = Field(description="Nearest-rank 90th percentile, in seconds; null when count is 0.")
+
+
+class DurationMetrics(BaseModel):
+    """Over the live incidents created in the window's weeks: time to mitigate (`mitigated_at - created_at`) of
+    those mitigated, time to resolve (`resolved_at - created_at`) of those resolved now. Percentiles are
+    nearest-rank (the ⌈p·n⌉-th smallest of n) over durations rounded up to the duration scale: whole seconds up to
+    a minute, then steps 5% apart (63, 67, 71, 75, 79 s, ...). A figure is never below the exact nearest-rank
+    percentile and at most 5% above it."""
+
+    time_to_mitigate: DurationFigures
+    time_to_resolve: DurationFigures
+
+
+class SeverityDurations(DurationMetrics):
+    severity: Severity
+
+
+class ServiceDurations(DurationMetrics):
+    service: str
+
+
+class OpenCount(BaseModel):
+    severity: Severity
+    count: int = Field(description="Live incidents OPEN or MITIGATED now (whatever the window).")
+
+
+class WeekCounts(BaseModel):
+    week: date = Field(description="The Monday (UTC) of the ISO week.")
+    created: int = Field(description="Live incidents created in the week.")
+    resolved: int = Field(description="Live incidents resolved in the week (by their resolution time now).")
+
+
+class MetricsRead(BaseModel):
+    """Archived incidents count nowhere. `service` and `severity` filter every figure."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    from_: datetime = Field(alias="from", description="The window's start, as asked (or the default), in UTC.")
+    to: datetime = Field(description="The window's end, excluded, as asked (or now), in UTC.")
+    weeks_start: datetime = Field(description="The Monday 00:00 UTC of the window's first week.")
+    weeks_end: datetime = Field(description="The Monday 00:00 UTC after the window's last week.")
+    service: str | None
+    severity: list[Severity] = Field(description="The severities counted (all four when none was asked for).")
+    open_now: list[OpenCount] = Field(description="Per severity, in order; counted now, whatever the window.")
+    open_now_total: int
+    weeks: list[WeekCounts] = Field(description="Every week of the window, in order, zeros included.")
+    durations: DurationMetrics = Field(description="All the incidents created in the window's weeks.")
+    durations_by_severity: list[SeverityDurations] = Field(description="Per severity counted, in order.")
+    durations_by_service: list[ServiceDurations] = Field(
+        description="Per service with at least one mitigated or resolved incident created in the window, by name."
+    )

@@ -178,8 +178,10 @@ def test_0007_starts_existing_incidents_at_version_1_and_keeps_them_going_back(f
 
     assert [tuple(row) for row in versions] == [("first", 1), ("second", 1)]
     assert kept == ["first", "second"]
-    # 0006 is before the idempotency keys (0007) and the live feed's outbox (0008).
+    # 0006 is before the idempotency keys (0007), the live feed's outbox (0008) and the metrics' aggregates (0012).
     later = {"idempotency_keys", "live_events", "live_sequence"}
+    later |= {"incident_open_counts", "incident_week_counts", "incident_duration_counts"}
+    later |= {"incident_severity_duration_counts", "incident_service_duration_counts"}
     assert table_names(fresh_url) == {table.name for table in Incident.metadata.sorted_tables} - later | {
         "alembic_version"
     }
@@ -252,3 +254,53 @@ def test_0010_stops_and_changes_nothing_when_two_accounts_become_one_address(fre
         "Give all but one of each group another email (or merge them), then migrate again."
     )
     assert (version, emails) == ("0009", ["admin@exämple.com", "admin@xn--exmple-cua.com", "bob@example.com"])
+
+
+def test_0012_fills_the_metrics_aggregates_from_existing_incidents(fresh_url):
+    """Live incidents written before 0012 are counted (open now, created and resolved per week, their durations on
+    the scale); an archived one is not."""
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0011")
+    engine = create_db_engine(fresh_url)
+    rows = [
+        # service, severity, status, created_at, mitigated_at, resolved_at, archived
+        ("api", "SEV1", "RESOLVED", "2026-06-03 10:00:00", "2026-06-03 10:01:40", "2026-06-08 10:00:00", 0),
+        ("api", "SEV1", "MITIGATED", "2026-06-04 10:00:00", "2026-06-04 10:00:30", None, 0),
+        ("api", "SEV2", "OPEN", "2026-06-04 10:00:00", None, None, 1),
+    ]
+    try:
+        with engine.begin() as connection:
+            for n, (service, severity, status, created, mitigated, resolved, archived) in enumerate(rows):
+                connection.execute(
+                    text(
+                        "INSERT INTO incidents (title, service, severity, status, status_rank, archived, archived_at,"
+                        " created_at, updated_at, mitigated_at, resolved_at)"
+                        " VALUES (:t, :service, :sev, :st, 0, :archived, :archived_at, :c, :c, :m, :r)"
+                    ),
+                    {"t": f"t{n}", "service": service, "sev": severity, "st": status, "archived": archived,
+                     "archived_at": "2026-06-05 00:00:00" if archived else None, "c": created, "m": mitigated,
+                     "r": resolved},
+                )  # fmt: skip
+
+        command.upgrade(config, "0012")
+
+        with engine.connect() as connection:
+            open_counts = connection.execute(text("SELECT severity, service, total FROM incident_open_counts")).all()
+            weeks = connection.execute(
+                text("SELECT week, kind, severity, service, total FROM incident_week_counts ORDER BY week, kind")
+            ).all()
+            durations = connection.execute(
+                text("SELECT kind, seconds, total FROM incident_duration_counts ORDER BY kind, seconds")
+            ).all()
+        command.downgrade(config, "0011")
+    finally:
+        engine.dispose()
+
+    assert [tuple(row) for row in open_counts] == [("SEV1", "api", 1)]
+    assert [(str(week), kind, total) for week, kind, _, _, total in weeks] == [
+        ("2026-06-01", "created", 2),
+        ("2026-06-08", "resolved", 1),
+    ]
+    # 100 s is counted as 103 on the scale; 30 s as itself; 5 days as the step at or above it.
+    assert [tuple(row) for row in durations][:2] == [("mitigate", 30, 1), ("mitigate", 103, 1)]
+    assert durations[2][0] == "resolve" and durations[2][1] >= 5 * 86_400

@@ -139,7 +139,7 @@ export function isSignedIn() {
 // ---------------------------------------------------------------------------
 // Going to the sign-in page, and back
 
-const PAGES = ["index.html", "create.html", "detail.html", "users.html", "audit.html"];
+const PAGES = ["index.html", "create.html", "detail.html", "users.html", "audit.html", "metrics.html"];
 
 /** This page's path and query ("/detail.html?id=5"): where sign-in brings the person back. */
 export function currentPageUrl() {
@@ -432,6 +432,14 @@ export function addNote(id, text, { idempotencyKey } = {}) {
     body: { text },
     headers: idempotencyHeaders(idempotencyKey),
   });
+}
+
+/**
+ * GET /api/metrics with {from, to (ISO 8601 with offset), service, severity: []}: open incidents now by severity,
+ * created and resolved per week, median and p90 time to mitigate and to resolve.
+ */
+export function getMetrics(params = {}, { signal } = {}) {
+  return request("GET", "/api/metrics", { query: params, signal });
 }
 
 export function health({ signal } = {}) {

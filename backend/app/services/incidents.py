@@ -16,7 +16,7 @@ from app.errors import AppError, NotFound
 from app.etags import EntityTags, etag
 from app.models import EventAction, Incident, IncidentCount, IncidentEvent, Severity, Status, User
 from app.schemas import IncidentCreate, IncidentListParams, IncidentRead, IncidentUpdate
-from app.services import audit, search
+from app.services import audit, metrics, search
 from app.services.audit import Actor
 from app.services.paging import Order, PageResult, PageRows, count_statement, decode_cursor, read_page
 
@@ -321,6 +321,7 @@ async def create_incident(session: AsyncSession, data: IncidentCreate, actor: Ac
         session, incident, actor, EventAction.CREATED, changes=audit.diff({}, _snapshot(incident)), at=now
     )
     await _move(session, None, _group(incident))
+    await metrics.move(session, None, metrics.Facts.of(incident))
     return incident
 
 
@@ -338,7 +339,7 @@ async def update_incident(
     if incident.archived_at is not None:
         raise NotFound(f"Incident {incident.id} not found.")
     check_if_match(incident, if_match)
-    group = _group(incident)
+    group, facts = _group(incident), metrics.Facts.of(incident)
     before = _snapshot(incident)
     now = utcnow()
     for field in ("title", "service", "severity", "description"):
@@ -357,6 +358,7 @@ async def update_incident(
         await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, note=note, at=now)
         if _group(incident) != group:
             await _move(session, group, _group(incident))
+        await metrics.move(session, facts, metrics.Facts.of(incident))
     elif note is not None:
         await add_note(session, incident, actor, note)
     return incident
@@ -374,7 +376,7 @@ async def archive_incident(
     if incident.archived_at is not None:  # archived by another request meanwhile
         raise NotFound(f"Incident {incident.id} not found.")
     check_if_match(incident, if_match)
-    group = _group(incident)
+    group, facts = _group(incident), metrics.Facts.of(incident)
     now = utcnow()
     incident.version += 1
     incident.archived = True
@@ -384,6 +386,7 @@ async def archive_incident(
     changes = audit.diff({"archived_at": None}, {"archived_at": now})
     await audit.record(session, incident, actor, EventAction.ARCHIVED, changes=changes, at=now)
     await _move(session, group, _group(incident))
+    await metrics.move(session, facts, metrics.Facts.of(incident))
     return incident
 
 
@@ -394,7 +397,7 @@ async def restore_incident(
     check_if_match(incident, if_match)
     if incident.archived_at is None:
         raise AppError(409, f"Incident {incident.id} is not archived.")
-    group = _group(incident)
+    group, facts = _group(incident), metrics.Facts.of(incident)
     incident.version += 1
     before = incident.archived_at
     incident.archived = False
@@ -404,4 +407,5 @@ async def restore_incident(
     changes = audit.diff({"archived_at": before}, {"archived_at": None})
     await audit.record(session, incident, actor, EventAction.RESTORED, changes=changes)
     await _move(session, group, _group(incident))
+    await metrics.move(session, facts, metrics.Facts.of(incident))
     return incident

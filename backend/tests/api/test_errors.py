@@ -231,6 +231,7 @@ DECLARED_ERRORS = {
     ("/api/users/{user_id}", "get"): {"401", "403", "404", "422"},
     ("/api/users/{user_id}", "patch"): {"400", "413", "415", "401", "403", "404", "409", "422"},
     ("/api/people", "get"): {"401", "403", "422"},
+    ("/api/metrics", "get"): {"401", "403", "422"},
     ("/api/audit", "get"): {"401", "403", "422"},
     ("/api/incidents/export", "get"): {"401", "403", "422"},
     ("/api/audit/export", "get"): {"401", "403", "422"},

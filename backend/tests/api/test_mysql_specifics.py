@@ -229,6 +229,8 @@ def test_mysql_every_table_is_innodb_and_utf8mb4(db_session):
     search_index = {"search_texts", "search_trigrams"}
     others = {"incidents", "incident_counts", "users", "incident_events", "login_failures", "download_tickets"}
     others |= {"idempotency_keys", "live_events", "live_sequence"}
+    others |= {"incident_open_counts", "incident_week_counts", "incident_duration_counts"}
+    others |= {"incident_severity_duration_counts", "incident_service_duration_counts"}
     assert set(tables) == others | search_index
     for name, engine_and_collation in tables.items():
         engine, collation = engine_and_collation.split(" ")

@@ -113,6 +113,7 @@ def test_the_expected_policies():
         ("/api/users/{user_id}", "PATCH"): Role.ADMIN,
         ("/api/people", "GET"): Role.VIEWER,
         ("/api/audit", "GET"): Role.ADMIN,
+        ("/api/metrics", "GET"): Role.VIEWER,
         ("/api/incidents/export", "GET"): Role.VIEWER,
         ("/api/audit/export", "GET"): Role.ADMIN,
         ("/api/download-tickets", "POST"): Role.VIEWER,
