@@ -16,7 +16,7 @@ from app.json_bodies import Utf8JsonBodyMiddleware
 from app.live import LiveHub
 from app.request_id import RequestIdMiddleware
 from app.request_limits import RequestLimitsMiddleware
-from app.routes import audit, auth, export, health, incidents, live, metrics, users
+from app.routes import audit, auth, export, health, incidents, live, metrics, people, users
 from app.schemas import PreconditionFailedProblem, Problem
 from app.security_headers import SecurityHeadersMiddleware
 from app.services import idempotency, outbox
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
     install_error_handlers(app)
     # export before incidents: `/api/incidents/export` must not be taken for `/api/incidents/{incident_id}`.
-    for module in (health, auth, export, incidents, users, audit, metrics, live):
+    for module in (health, auth, export, incidents, users, people, audit, metrics, live):
         app.include_router(module.router)
     install_docs(app)
     _register_problem_schema(app)

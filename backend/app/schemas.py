@@ -139,8 +139,15 @@ class IncidentUpdate(StrictBody):
     status: Status = None  # type: ignore[assignment]
     description: Description = None
     commander_id: BodyUserId | None = Field(None, description="An active user's id to take command; null to clear it.")
+    note: required_text(10_000, multiline=True) = Field(  # type: ignore[valid-type]
+        None,
+        description="Why, in the same action: the note goes into the change's own event (`updated`), in the same "
+        "transaction. With no change to make, it is added as a note (`note_added`) and the version stays.",
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "MITIGATED"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "MITIGATED"}, {"status": "RESOLVED", "note": "Rolled back 14:05."}]}
+    )
 
 
 class UserRef(BaseModel):
@@ -433,6 +440,27 @@ class UserUpdate(StrictBody):
 
 
 UserPage = Page[UserRead]
+
+
+class PeopleParams(BaseModel):
+    """Query parameters of `GET /api/people`: who can be named (a commander), for any signed-in role."""
+
+    search: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=100),
+            Field(json_schema_extra={"pattern": LINE_PATTERN}),
+            BeforeValidator(_no_control),
+        ]
+        | None
+    ) = Field(None, description="Case-insensitive substring of the display name.")
+    limit: int = Field(50, ge=1, le=100)
+
+
+class PeoplePage(BaseModel):
+    """Active people, by display name (then id): each as `{id, display_name}`, never with an email or a role."""
+
+    items: list[UserRef]
 
 
 # --- audit trail ---------------------------------------------------------------------------------------------

@@ -421,6 +421,11 @@ export async function listAllEvents(id, { archived = false, signal } = {}) {
   }
 }
 
+/** Active people ({id, display_name}) by name: who can be commander. `search` narrows by name. */
+export function listPeople({ search, limit = 100, signal } = {}) {
+  return request("GET", "/api/people", { query: { search, limit }, signal });
+}
+
 /** POST a note; the same `idempotencyKey` on a retry never adds it twice. */
 export function addNote(id, text, { idempotencyKey } = {}) {
   return request("POST", `/api/incidents/${encodeURIComponent(id)}/notes`, {

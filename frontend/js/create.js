@@ -17,6 +17,7 @@ import {
   takeDraft,
   validate,
 } from "./forms.js";
+import { fillCommanderSelect, loadPeople, showSeverityDefinition } from "./incident-fields.js";
 import { can, roleLabel } from "./roles.js";
 import { startSignedInPage } from "./session.js";
 
@@ -37,7 +38,7 @@ for (const link of document.querySelectorAll("a.back-to-list")) {
 function newIncidentFromForm() {
   const raw = readRaw(form);
   const data = {};
-  for (const name of ["title", "service", "severity", "status", "description"]) {
+  for (const name of ["title", "service", "severity", "status", "description", "commander_id"]) {
     const value = cleanValue(name, raw[name]);
     if (value !== null) data[name] = value; // no description: leave it out
   }
@@ -64,10 +65,32 @@ async function submit(event) {
   }
 }
 
+const commander = form.elements.namedItem("commander_id");
+const commanderMe = document.querySelector("#commander-me");
+
+/** The commander select: no one by default, "Me" first, then every active person by name. */
+async function offerCommanders(me) {
+  fillCommanderSelect(commander, [], { me });
+  if (me) {
+    commanderMe.hidden = false;
+    commanderMe.addEventListener("click", () => {
+      commander.value = String(me.id);
+      commander.focus();
+    });
+  }
+  try {
+    fillCommanderSelect(commander, await loadPeople(), { me });
+  } catch {
+    // "No commander" and "Me" are still offered; anyone else can be chosen later on the incident's page
+  }
+}
+
 function showForm() {
+  const refreshSeverity = showSeverityDefinition(form.elements.namedItem("severity"), document.querySelector("#severity-help"));
   const draft = takeDraft(currentPageUrl());
   if (draft) {
     fillFromDraft(form, draft);
+    refreshSeverity();
     messages.replaceChildren(alertBox("info", "You were signed out; what you had typed is back. Create the incident when you are ready.", { dismissible: true }));
   }
   loading.hidden = true;
@@ -95,4 +118,5 @@ if (user && !can(user, "create")) {
   notAllowed.hidden = false;
 } else {
   showForm();
+  offerCommanders(user);
 }

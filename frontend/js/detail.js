@@ -1,5 +1,7 @@
-// One incident: every field, who created and last changed it, its timeline (audit events and notes),
-// and what the signed-in role may do: edit and add notes (responders, admins), archive and restore (admins).
+// One incident as a console: every fact once, the next lifecycle step in one click (with an optional comment),
+// "Take command", how long each step took, the timeline (audit events and notes), and the edit form on demand
+// (Edit or `e`; Escape or Cancel closes it). What the signed-in role may do: edit, take command and add notes
+// (responders, admins), archive and restore (admins).
 
 import {
   addNote,
@@ -15,12 +17,19 @@ import {
 import {
   alertBox,
   el,
+  formatDuration,
+  formatDurationExact,
+  formatExact,
   icon,
+  isoDuration,
+  parseApiDate,
   refreshRelativeTimes,
   replaceChildren,
   session,
   severityBadge,
+  severityDefinition,
   statusBadge,
+  statusLabel,
   timeElement,
 } from "./dom.js";
 import {
@@ -31,6 +40,7 @@ import {
   clearServerErrors,
   fillForm,
   fillFromDraft,
+  formValue,
   readRaw,
   saveDraft,
   setBusy,
@@ -38,10 +48,12 @@ import {
   takeDraft,
   validate,
 } from "./forms.js";
+import { fillCommanderSelect, loadPeople, showSeverityDefinition } from "./incident-fields.js";
 import { listPageUrl } from "./list-state.js";
 import { connectLive } from "./live.js";
 import { can } from "./roles.js";
 import { startSignedInPage } from "./session.js";
+import { addShortcut } from "./shortcuts.js";
 import { eventCountText, eventItem, fieldLabel, valueText } from "./timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -72,8 +84,20 @@ const view = {
   noteMessages: $("#note-messages"),
   mergePrompt: $("#merge-prompt"),
   liveStatus: $("#live-status"),
+  console: $("#console"),
+  stepForm: $("#step-form"),
+  stepButtons: $("#step-buttons"),
+  stepComment: $("#step-comment"),
+  actionMessages: $("#action-messages"),
+  editButton: $("#edit-button"),
+  takeCommand: $("#take-command"),
+  commander: $("#commander"),
+  severity: $("#severity"),
+  severityHelp: $("#severity-help"),
+  heading: $('[data-field="title-heading"]'),
 };
-const field = (name) => document.querySelector(`[data-field="${name}"]`);
+// A shown fact, by name; not a timeline entry, which names the fields it changed the same way.
+const field = (name) => document.querySelector(`[data-field="${name}"]:not(#events *)`);
 
 const query = new URLSearchParams(location.search);
 const idText = query.get("id") ?? "";
@@ -89,6 +113,9 @@ let eventsRequest = null;
 let base = { version: null, values: {} };
 let removed = false; // archived by an admin while open (this reader may no longer see it)
 let noteAttempt = null; // {text, key}: a retried note keeps its Idempotency-Key
+let editOpen = false; // the edit form opens on demand
+let people = []; // the active people, once loaded: who can be chosen as commander
+let acting = false; // a one-click step or "Take command" is being saved
 
 const isArchived = () => Boolean(incident?.archived_at);
 
@@ -126,7 +153,11 @@ function syncAddress() {
 /** Show or hide what the role may use on this incident (the API enforces the same). */
 function renderControls() {
   const archived = isArchived() || removed;
-  view.editCard.hidden = archived || !can(user, "edit");
+  const editable = !archived && can(user, "edit");
+  view.console.hidden = !editable;
+  view.editCard.hidden = !editable || !editOpen;
+  view.editButton.setAttribute("aria-expanded", String(editable && editOpen));
+  view.takeCommand.hidden = !editable || !user || incident?.commander?.id === user.id;
   view.noteSection.hidden = archived || !can(user, "note");
   view.archiveButton.hidden = archived || !can(user, "archive");
   view.restoreButton.hidden = !archived || !can(user, "restore");
@@ -145,15 +176,17 @@ function renderIncident(data) {
   document.title = `#${data.id} ${data.title} · Incident Tracker`;
 
   field("id-heading").textContent = `#${data.id}`;
-  replaceChildren(field("severity-heading"), severityBadge(data.severity));
+  const severity = severityBadge(data.severity);
+  severity.title = severityDefinition(data.severity) || data.severity;
+  replaceChildren(field("severity-heading"), severity);
   replaceChildren(field("status-heading"), statusBadge(data.status));
   field("title-heading").textContent = data.title;
 
-  field("id").textContent = String(data.id);
-  field("title").textContent = data.title;
   field("service").textContent = data.service;
-  replaceChildren(field("severity"), severityBadge(data.severity));
-  replaceChildren(field("status"), statusBadge(data.status));
+  replaceChildren(
+    field("commander"),
+    data.commander ? data.commander.display_name : el("span", { class: "text-body-secondary" }, "No commander"),
+  );
   replaceChildren(
     field("description"),
     data.description ? data.description : el("span", { class: "text-body-secondary" }, "No description"),
@@ -163,6 +196,9 @@ function renderIncident(data) {
   }
   replaceChildren(field("created_by"), person(data.created_by));
   replaceChildren(field("updated_by"), person(data.updated_by));
+  renderDurations();
+  renderSteps();
+  syncCommanderOptions();
 
   const archived = isArchived();
   view.archivedBadge.hidden = !archived;
@@ -182,12 +218,185 @@ function renderIncident(data) {
 function render(data) {
   renderIncident(data);
   fillForm(view.form, data);
+  refreshSeverityHelp();
   setBase(data);
   clearAllChangedMarks();
 }
 
 function setBase(data) {
-  base = { version: data.version ?? null, values: Object.fromEntries(FIELDS.map((name) => [name, data[name] ?? null])) };
+  base = { version: data.version ?? null, values: Object.fromEntries(FIELDS.map((name) => [name, formValue(data, name)])) };
+}
+
+// ---------------------------------------------------------------------------
+// Durations: time to mitigate, time to resolve, and how long it has been open (kept current every minute)
+
+/** <time datetime="PT2H14M5S" title="exact">2 h 14 min</time> for the time from `from` to `to` (a Date). */
+function durationNode(from, to, what) {
+  const ms = to.getTime() - from.getTime();
+  const exact = `${formatDurationExact(ms)}: ${what}`;
+  return el("time", { datetime: isoDuration(ms), title: exact, class: "duration" }, formatDuration(ms));
+}
+
+function notYet() {
+  return el("span", { class: "text-body-secondary" }, "Not yet");
+}
+
+function renderDurations() {
+  if (!incident) return;
+  const created = parseApiDate(incident.created_at);
+  const mitigated = parseApiDate(incident.mitigated_at);
+  const resolved = parseApiDate(incident.resolved_at);
+  const since = `from ${formatExact(incident.created_at)}`;
+  replaceChildren(
+    field("time-to-mitigate"),
+    created && mitigated ? durationNode(created, mitigated, `${since} to ${formatExact(incident.mitigated_at)}`) : notYet(),
+  );
+  replaceChildren(
+    field("time-to-resolve"),
+    created && resolved ? durationNode(created, resolved, `${since} to ${formatExact(incident.resolved_at)}`) : notYet(),
+  );
+  const open = incident.status !== "RESOLVED";
+  replaceChildren(
+    field("open-for"),
+    open && created
+      ? durationNode(created, new Date(), `since ${formatExact(incident.created_at)}`)
+      : el("span", { class: "text-body-secondary" }, "No longer open (resolved)"),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The console: the next lifecycle step in one click, "Take command"
+
+const STEPS = {
+  OPEN: [
+    { to: "MITIGATED", label: "Mitigate", icon: "shield-fill-check", tone: "btn-warning", done: "Incident mitigated." },
+    { to: "RESOLVED", label: "Resolve", icon: "check-circle-fill", tone: "btn-success", done: "Incident resolved." },
+  ],
+  MITIGATED: [
+    { to: "RESOLVED", label: "Resolve", icon: "check-circle-fill", tone: "btn-success", done: "Incident resolved." },
+    { to: "OPEN", label: "Reopen", icon: "arrow-counterclockwise", tone: "btn-outline-danger", done: "Incident reopened." },
+  ],
+  RESOLVED: [
+    { to: "OPEN", label: "Reopen", icon: "arrow-counterclockwise", tone: "btn-outline-danger", done: "Incident reopened." },
+  ],
+};
+
+function renderSteps() {
+  const steps = STEPS[incident?.status] ?? [];
+  replaceChildren(
+    view.stepButtons,
+    steps.map((step) =>
+      el(
+        "button",
+        { type: "button", class: `btn ${step.tone} console-action`, dataset: { step: step.to }, disabled: acting, onclick: () => takeStep(step) },
+        icon(step.icon, "me-1"),
+        step.label,
+      ),
+    ),
+  );
+}
+
+function setActing(busy) {
+  acting = busy;
+  for (const button of [...view.stepButtons.querySelectorAll("button"), view.takeCommand]) button.disabled = busy;
+  view.stepForm.setAttribute("aria-busy", String(busy));
+  view.stepForm.querySelector(".busy-indicator").hidden = !busy;
+}
+
+/** A message about the last action, focused, so that the person hears and sees what happened. */
+function actionMessage(kind, message) {
+  const box = alertBox(kind, message, { dismissible: kind === "success" });
+  box.setAttribute("tabindex", "-1");
+  view.actionMessages.replaceChildren(box);
+  box.focus();
+}
+
+function takeStep(step) {
+  view.actionMessages.replaceChildren();
+  clearServerErrors(view.stepForm);
+  if (!validate(view.stepForm)) return;
+  const note = view.stepComment.value.trim();
+  act({ status: step.to, ...(note ? { note } : {}) }, "status", step.done);
+}
+
+function takeCommand() {
+  view.actionMessages.replaceChildren();
+  act({ commander_id: user.id }, "commander_id", "You are now the commander.");
+}
+
+/**
+ * PATCH one change against the version shown (If-Match). Someone else's save in between (412): when they did not
+ * touch this field, the change goes again on their version at once, as a save with no field in common does;
+ * when they did, the page shows what they did and the person decides again.
+ */
+async function act(patch, name, done) {
+  const started = formValue(incident, name);
+  setActing(true);
+  try {
+    let version = incident.version;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const saved = await updateIncident(incident.id, patch, { version });
+        applyRemote(saved);
+        if (patch.note) view.stepComment.value = "";
+        actionMessage("success", done);
+        loadEvents();
+        return;
+      } catch (error) {
+        const current = error.status === 412 ? error.problem?.current : null;
+        if (!current) throw error;
+        const who = current.updated_by ? current.updated_by.display_name : "Someone else";
+        applyRemote(current, who);
+        if (formValue(current, name) !== started || attempt >= 2) {
+          actionMessage(
+            "warning",
+            `${who} changed the incident in the meantime: it is ${statusLabel(current.status).toLowerCase()}, ` +
+              `${current.commander ? `commanded by ${current.commander.display_name}` : "with no commander"}. ` +
+              "Nothing was saved; check it, then choose again.",
+          );
+          return;
+        }
+        version = current.version;
+      }
+    }
+  } catch (error) {
+    const fields = name === "status" ? ["note"] : [];
+    showApiError(view.stepForm, view.actionMessages, error, "Nothing was saved", { fields });
+  } finally {
+    setActing(false);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The edit form, on demand
+
+function syncCommanderOptions() {
+  fillCommanderSelect(view.commander, people, { me: user, keep: incident?.commander ? [incident.commander] : [] });
+}
+
+let refreshSeverityHelp = () => {};
+
+function openEdit() {
+  if (!incident || view.console.hidden) return;
+  if (!editOpen) {
+    editOpen = true;
+    view.formMessages.replaceChildren();
+    renderControls();
+    render(incident); // the form starts from what is shown now
+  }
+  control("title").focus();
+}
+
+function closeEdit() {
+  if (!editOpen) return;
+  view.formMessages.replaceChildren();
+  clearServerErrors(view.form);
+  view.form.classList.remove("was-validated");
+  hideMerge();
+  editOpen = false;
+  render(incident);
+  renderControls();
+  view.editButton.focus();
 }
 
 function showLoadError(error, id) {
@@ -196,11 +405,12 @@ function showLoadError(error, id) {
   show(null);
 }
 
-/** A message from the previous page (e.g. "Incident #5 created."), shown once. */
+/** A message from the previous page (e.g. "Incident #5 created."), shown once; focus goes to the heading. */
 function showFlash() {
   const message = session.take(FLASH_KEY);
   if (message) {
     view.pageMessages.replaceChildren(alertBox("success", message, { dismissible: true }));
+    view.heading.focus();
   }
 }
 
@@ -322,11 +532,7 @@ async function send({ merged = false } = {}) {
 
 function discard(event) {
   event.preventDefault(); // a plain reset would restore the HTML defaults, not the incident
-  view.formMessages.replaceChildren();
-  clearServerErrors(view.form);
-  view.form.classList.remove("was-validated");
-  hideMerge();
-  render(incident);
+  closeEdit();
 }
 
 // ---------------------------------------------------------------------------
@@ -336,8 +542,13 @@ function control(name) {
   return view.form.elements.namedItem(name);
 }
 
-/** How a field's value reads in a message ("Mitigated", "—" for nothing). */
+/** How a field's value reads in a message ("Mitigated", "—" for nothing, a commander by name). */
 function shownValue(name, value) {
+  if (name === "commander_id") {
+    if (value === null || value === undefined || value === "") return "No commander";
+    const option = [...view.commander.options].find((item) => item.value === String(value));
+    return option ? option.textContent : `#${value}`;
+  }
   return valueText(name, value);
 }
 
@@ -365,6 +576,7 @@ function markChanged(name, value, by) {
       class: "btn btn-link btn-sm p-0 align-baseline",
       onclick: () => {
         input.value = value ?? "";
+        refreshSeverityHelp();
         base.values[name] = value;
         clearChangedMark(name);
         reconcile();
@@ -396,7 +608,7 @@ function reconcile(by = null) {
   for (const name of FIELDS) {
     const input = control(name);
     if (!input) continue;
-    const latest = incident[name] ?? null;
+    const latest = formValue(incident, name);
     const editing = name in dirty || document.activeElement === input;
     if (!editing) {
       if (input.value !== (latest ?? "")) input.value = latest ?? "";
@@ -413,18 +625,27 @@ function reconcile(by = null) {
     }
   }
   if (!behind) base.version = incident.version ?? null;
+  refreshSeverityHelp();
 }
+
+// Where each field is shown (once).
+const SHOWN_AT = {
+  title: "title-heading",
+  severity: "severity-heading",
+  status: "status-heading",
+  service: "service",
+  description: "description",
+  commander_id: "commander",
+};
 
 /** Flash the shown fields whose value changed. */
 function flashChanged(before, after) {
-  for (const name of ["title", "service", "severity", "status", "description"]) {
-    if ((before?.[name] ?? null) === (after[name] ?? null)) continue;
-    for (const node of [field(name), name === "title" ? field("title-heading") : null]) {
-      if (!node) continue;
-      node.classList.remove("live-updated");
-      void node.offsetWidth;
-      node.classList.add("live-updated");
-    }
+  for (const [name, shownAt] of Object.entries(SHOWN_AT)) {
+    if (formValue(before, name) === formValue(after, name)) continue;
+    const node = field(shownAt);
+    node.classList.remove("live-updated");
+    void node.offsetWidth;
+    node.classList.add("live-updated");
   }
 }
 
@@ -474,7 +695,7 @@ async function conflict(current) {
   for (const name of FIELDS) {
     const input = control(name);
     if (!input) continue;
-    const theirs = current[name] ?? null;
+    const theirs = formValue(current, name);
     const theyChanged = theirs !== (started[name] ?? null);
     if (!(name in mine)) {
       input.value = theirs ?? ""; // only they changed it (or nobody): take it
@@ -515,6 +736,7 @@ function showMerge(conflicts, who) {
     const choose = (value) => () => {
       input.value = value;
       input.dispatchEvent(new Event("input", { bubbles: true })); // clears a server error mark
+      refreshSeverityHelp();
       view.mergePrompt.querySelector(".merge-missing").hidden = true;
     };
     return el(
@@ -621,6 +843,7 @@ async function archive() {
   try {
     const archived = await archiveIncident(incident.id, { version: incident.version });
     window.bootstrap.Modal.getOrCreateInstance(view.archiveModal).hide();
+    editOpen = false;
     view.archiveModal.addEventListener("hidden.bs.modal", () => view.restoreButton.focus(), { once: true });
     view.formMessages.replaceChildren();
     view.pageMessages.replaceChildren(); // the archived banner says what happened
@@ -677,8 +900,10 @@ function restoreDraft() {
   const draft = takeDraft(currentPageUrl());
   if (!draft || isArchived()) return;
   let restored = false;
-  if (draft.fields && typeof draft.fields === "object" && !view.editCard.hidden) {
+  if (draft.fields && typeof draft.fields === "object" && !view.console.hidden) {
+    openEdit();
     fillFromDraft(view.form, draft.fields);
+    refreshSeverityHelp();
     restored = true;
   }
   if (typeof draft.note === "string" && draft.note && !view.noteSection.hidden) {
@@ -705,15 +930,39 @@ clearErrorsOnEdit(view.noteForm);
 view.archiveConfirm.addEventListener("click", archive);
 view.archiveModal.addEventListener("show.bs.modal", () => view.archiveMessages.replaceChildren());
 view.restoreButton.addEventListener("click", restore);
+view.editButton.addEventListener("click", openEdit);
+view.takeCommand.addEventListener("click", takeCommand);
+clearErrorsOnEdit(view.stepForm);
+view.stepForm.addEventListener("submit", (event) => event.preventDefault());
+view.editCard.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !event.defaultPrevented && !document.querySelector(".modal.show")) {
+    event.preventDefault();
+    closeEdit();
+  }
+});
+refreshSeverityHelp = showSeverityDefinition(view.severity, view.severityHelp);
+addShortcut("e", "Edit the incident", openEdit);
 onSessionExpired(keepDraft);
 // A field left without a change follows the incident again.
 view.form.addEventListener("focusout", () => setTimeout(() => reconcile(), 0));
-setInterval(() => refreshRelativeTimes(view.incident), 60_000);
+setInterval(() => {
+  refreshRelativeTimes(view.incident);
+  renderDurations();
+}, 60_000);
 
 // Who is signed in (asked while the incident loads); signed out: off to sign in.
 const userReady = startSignedInPage().then(
   (me) => {
     user = me;
+    if (can(user, "edit")) {
+      loadPeople().then(
+        (list) => {
+          people = list;
+          syncCommanderOptions();
+        },
+        () => {}, // the select still offers no one, the current commander and "Me"
+      );
+    }
   },
   () => {
     user = null; // the API could not say; the incident's own request shows what is wrong

@@ -218,6 +218,59 @@ export function formatRelative(value, now = Date.now()) {
   return relativeFormat.format(Math.sign(seconds), "minute");
 }
 
+// Durations: how long a step took, in words ("2 h 14 min", "3 d 4 h"), and exactly (for a tooltip and for
+// <time datetime>, as ISO 8601: "PT2H14M5S").
+
+const DURATION_UNITS = [
+  ["d", 86_400],
+  ["h", 3_600],
+  ["min", 60],
+  ["s", 1],
+];
+
+function durationParts(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  let seconds = Math.floor(Math.max(ms, 0) / 1000);
+  return DURATION_UNITS.map(([unit, size]) => {
+    const count = Math.floor(seconds / size);
+    seconds -= count * size;
+    return [unit, count];
+  });
+}
+
+/**
+ * A duration in milliseconds in words, at most two units, rounded down: "less than 1 min", "14 min",
+ * "2 h 14 min", "2 h", "3 d 4 h". A negative duration (clocks apart) reads as none; "" for a non-number.
+ */
+export function formatDuration(ms) {
+  const parts = durationParts(ms);
+  if (!parts) return "";
+  const [days, hours, minutes] = parts.map(([, count]) => count);
+  const words = (pairs) => pairs.filter(([, count]) => count > 0).map(([unit, count]) => `${count} ${unit}`).join(" ");
+  if (days > 0) return words([["d", days], ["h", hours]]);
+  if (hours > 0) return words([["h", hours], ["min", minutes]]);
+  if (minutes > 0) return `${minutes} min`;
+  return "less than 1 min";
+}
+
+/** Every unit down to the second: "2 h 14 min 5 s", "0 s". */
+export function formatDurationExact(ms) {
+  const parts = durationParts(ms);
+  if (!parts) return "";
+  const words = parts.filter(([, count]) => count > 0).map(([unit, count]) => `${count} ${unit}`);
+  return words.length ? words.join(" ") : "0 s";
+}
+
+/** ISO 8601 for <time datetime>: "P3DT4H", "PT2H14M5S", "PT0S". */
+export function isoDuration(ms) {
+  const parts = durationParts(ms);
+  if (!parts) return "";
+  const [days, hours, minutes, seconds] = parts.map(([, count]) => count);
+  const time = `${hours ? `${hours}H` : ""}${minutes ? `${minutes}M` : ""}${seconds ? `${seconds}S` : ""}`;
+  if (!days && !time) return "PT0S";
+  return `P${days ? `${days}D` : ""}${time ? `T${time}` : ""}`;
+}
+
 /**
  * <time datetime="..." title="exact">relative</time>; with {exact: true} the text is
  * "exact (relative)". Returns null for a missing value.

@@ -3,7 +3,7 @@
 
 import { alertBox, el, session } from "./dom.js";
 
-export const FIELDS = ["title", "service", "severity", "status", "description"];
+export const FIELDS = ["title", "service", "severity", "status", "description", "commander_id"];
 
 // sessionStorage key for a one-time message shown by the next page ("Incident #5 created.").
 export const FLASH_KEY = "incident-tracker:flash";
@@ -27,8 +27,15 @@ export function readRaw(form) {
   return values;
 }
 
-/** Values to send: title and service trimmed, an empty description as null. */
+/** A field's value in an incident as the API sends it: the commander is `commander: {id, ...}`, sent as its id. */
+export function formValue(incident, name) {
+  if (name === "commander_id") return incident?.commander?.id ?? null;
+  return incident?.[name] ?? null;
+}
+
+/** Values to send: title and service trimmed, an empty description as null, the commander as an id (or null). */
 export function cleanValue(name, raw) {
+  if (name === "commander_id") return raw === "" ? null : Number(raw);
   const text = raw.trim();
   if (name === "description") return text === "" ? null : text;
   return name === "title" || name === "service" ? text : raw;
@@ -52,7 +59,7 @@ export function changedFields(raw, current) {
 export function fillForm(form, incident) {
   for (const name of FIELDS) {
     const input = control(form, name);
-    if (input) input.value = incident[name] ?? "";
+    if (input) input.value = formValue(incident, name) ?? "";
   }
 }
 

@@ -10,6 +10,7 @@ export const FIELD_LABELS = {
   severity: "Severity",
   status: "Status",
   description: "Description",
+  commander: "Commander",
   mitigated_at: "Mitigated",
   resolved_at: "Resolved",
   archived_at: "Archived",
@@ -40,6 +41,7 @@ export function fieldLabel(field) {
 export function valueText(field, value) {
   if (value === null || value === undefined || value === "") return EMPTY;
   if (field === "status") return statusLabel(value);
+  if (field === "commander") return typeof value === "object" ? String(value.display_name ?? value.id) : String(value);
   if (STAMPS.has(field) || field.endsWith("_at")) {
     return parseApiDate(value) ? formatExact(value) : String(value);
   }
@@ -103,6 +105,8 @@ export function eventItem(event) {
   if (event.action === "created") body = initialValues(changes);
   else if (event.action === "updated") body = changeList(changes);
   else if (event.action === "note_added") body = el("div", { class: "event-note text-break" }, event.note ?? "");
+  // A change can come with its reason (a lifecycle step's comment).
+  const note = event.action !== "note_added" && event.note ? el("div", { class: "event-note text-break mt-1" }, event.note) : null;
 
   return el(
     "li",
@@ -120,7 +124,7 @@ export function eventItem(event) {
         el("span", { class: "text-body-tertiary mx-1", "aria-hidden": "true" }, "·"),
         el("span", { class: "event-time text-body-secondary" }, timeElement(event.created_at)),
       ),
-      body ? el("div", { class: "event-body" }, body) : null,
+      body || note ? el("div", { class: "event-body" }, body, note) : null,
     ),
   );
 }

@@ -386,8 +386,10 @@ async def update_incident(
     session: AsyncSession, incident: Incident, data: IncidentUpdate, actor: Actor, if_match: EntityTags | None = None
 ) -> Incident:
     """Apply the fields that were sent, if If-Match (when sent) names the incident's version. Only a real change
-    moves `updated_at` and `version` and writes an event."""
+    moves `updated_at` and `version` and writes an event; a `note` sent along goes into that event, or, when
+    nothing changed, is added as a note of its own (the version stays, as for any note)."""
     changes = data.model_dump(exclude_unset=True)
+    note = changes.pop("note", None)
     # Read the row as committed, and hold it: the version compared and raised, and the count group left, are
     # those of the row this change replaces.
     await _lock(session, incident)
@@ -410,10 +412,12 @@ async def update_incident(
         incident.updated_by = actor.user
         incident.version += 1
         await session.flush()
-        await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, at=now)
+        await audit.record(session, incident, actor, EventAction.UPDATED, changes=changed, note=note, at=now)
         if _group(incident) != group:
             await _move(session, group, _group(incident))
         await metrics.move(session, facts, metrics.Facts.of(incident))
+    elif note is not None:
+        await add_note(session, incident, actor, note)
     return incident
 
 

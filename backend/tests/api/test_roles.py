@@ -111,6 +111,7 @@ def test_the_expected_policies():
         ("/api/users", "POST"): Role.ADMIN,
         ("/api/users/{user_id}", "GET"): Role.ADMIN,
         ("/api/users/{user_id}", "PATCH"): Role.ADMIN,
+        ("/api/people", "GET"): Role.VIEWER,
         ("/api/audit", "GET"): Role.ADMIN,
         ("/api/metrics", "GET"): Role.VIEWER,
         ("/api/incidents/export", "GET"): Role.VIEWER,

@@ -4,7 +4,7 @@ import json
 import time
 from datetime import datetime
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 # Where api.js keeps the session in localStorage, and how.
 TOKEN_KEY = "incident-tracker:session"
@@ -58,3 +58,9 @@ def sign_in_through_page(page: Page, email: str, password: str) -> None:
 def timeline(page: Page):
     """The timeline's events, oldest first."""
     return page.locator("#events > li.timeline-item")
+
+
+def open_edit_form(page: Page) -> None:
+    """On detail.html: open the edit form (closed until asked for) as a person does, with its Edit button."""
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.locator("#incident-form")).to_be_visible()

@@ -7,6 +7,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Response, Route, expect
 
+from tests.e2e.conftest import ApiAs
+
 pytestmark = pytest.mark.e2e
 
 TITLE_HINT = "Enter a title (up to 200 characters)."
@@ -66,7 +68,49 @@ def test_create_goes_to_the_new_incident(page: Page, api_client: httpx.Client) -
     expect(page).to_have_url(re.compile(rf"/detail\.html\?id={created['id']}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Checkout errors")
     expect(page.locator("#page-messages")).to_have_text(f"Incident #{created['id']} created.")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()  # not the body
     assert (created["title"], created["severity"], created["status"]) == ("Checkout errors", "SEV2", "OPEN")
+    assert created["commander"] is None  # none unless chosen
+    expect(page.locator('#incident dd span[data-field="commander"]')).to_have_text("No commander")
+
+
+def test_the_commander_is_optional_with_me_one_click_away(page: Page, api_as: ApiAs) -> None:
+    me = api_as("responder").get("/api/auth/me").json()
+    page.goto("/create.html")
+    select = page.get_by_label("Commander")
+    expect(select).to_have_value("")
+    expect(select.locator("option")).to_have_text(["No commander", "Me (Rory Responder)", "Ada Admin", "Vic Viewer"])
+    page.get_by_label("Title").fill("Owned from the start")
+    page.get_by_label("Service").fill("api")
+    page.get_by_label("Severity").select_option("SEV3")
+
+    page.get_by_role("button", name="Me", exact=True).click()
+    expect(select).to_have_value(str(me["id"]))
+    with page.expect_request(is_post) as request_info:
+        page.get_by_role("button", name="Create", exact=True).click()
+
+    assert request_info.value.post_data_json["commander_id"] == me["id"]
+    expect(page.locator('#incident dd span[data-field="commander"]')).to_have_text("Rory Responder")
+    expect(page.get_by_role("button", name="Take command")).to_be_hidden()
+
+    page.goto("/create.html")
+    page.get_by_label("Title").fill("Handed to a viewer")
+    page.get_by_label("Service").fill("api")
+    page.get_by_label("Severity").select_option("SEV4")
+    page.get_by_label("Commander").select_option(label="Vic Viewer")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator('#incident dd span[data-field="commander"]')).to_have_text("Vic Viewer")
+
+
+def test_the_severity_definition_follows_the_choice(page: Page) -> None:
+    page.goto("/create.html")
+    help_text = page.locator("#severity-help")
+    expect(help_text).to_have_text("Choose a severity to see what it means.")
+    page.get_by_label("Severity").select_option("SEV4")
+    expect(help_text).to_have_text(
+        "SEV4 · Low: A cosmetic or internal problem with little or no customer impact. Fix in working hours."
+    )
+    expect(page.get_by_label("Severity")).to_have_attribute("aria-describedby", "severity-help severity-feedback")
 
 
 def test_server_validation_error_lands_on_the_field(page: Page) -> None:

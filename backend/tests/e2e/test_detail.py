@@ -1,4 +1,5 @@
-"""One incident (detail.html): every field, editing with a PATCH of only the changed fields, not found."""
+"""One incident (detail.html): every field, editing (the form opened on demand) with a PATCH of only the changed
+fields, not found."""
 
 import re
 
@@ -7,13 +8,17 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.e2e.conftest import ApiAs, CreateIncident, DeadApi
-from tests.e2e.helpers import exact_time, js_iso, plain_spaces
+from tests.e2e.helpers import exact_time, js_iso, open_edit_form, plain_spaces
 
 pytestmark = pytest.mark.e2e
 
 
 def field(page: Page, name: str):
     return page.locator(f'dd[data-field="{name}"]')
+
+
+def heading_badge(page: Page, name: str):
+    return page.locator(f'[data-field="{name}-heading"] .badge')
 
 
 def patches(page: Page) -> list[Request]:
@@ -31,18 +36,20 @@ def test_every_field_is_shown(page: Page, create_incident: CreateIncident) -> No
     expect(page.get_by_role("heading", level=1)).to_have_text("Cache stampede")
     expect(page.locator("#loading")).to_be_hidden()
     expect(page).to_have_title(f"#{incident['id']} Cache stampede · Incident Tracker")
-    expect(field(page, "id")).to_have_text(str(incident["id"]))
-    expect(field(page, "title")).to_have_text("Cache stampede")
+    expect(page.locator('[data-field="id-heading"]')).to_have_text(f"#{incident['id']}")
     expect(field(page, "service")).to_have_text("cdn")
-    expect(field(page, "severity").locator(".badge .severity-code")).to_have_text("SEV1")
-    expect(field(page, "severity").locator(".badge")).to_have_class(re.compile(r"\btext-bg-danger\b"))
-    expect(field(page, "status").locator(".badge")).to_have_text("Resolved")
+    expect(heading_badge(page, "severity").locator(".severity-code")).to_have_text("SEV1")
+    expect(heading_badge(page, "severity")).to_have_class(re.compile(r"\btext-bg-danger\b"))
+    expect(heading_badge(page, "status")).to_have_text("Resolved")
+    expect(page.locator('#incident dd span[data-field="commander"]')).to_have_text("No commander")
     assert field(page, "description").inner_text() == "Line 1\nLine 2"  # line breaks kept
     for name in ("created_at", "updated_at", "mitigated_at", "resolved_at"):  # RESOLVED stamps both
         time = field(page, name).locator("time")
         expect(time).to_have_attribute("datetime", js_iso(incident[name]))
         assert plain_spaces(time.text_content()) == f"{exact_time(incident[name])} (just now)"
 
+    expect(page.locator("#incident-form")).to_be_hidden()  # until asked for
+    open_edit_form(page)
     expect(page.get_by_label("Title")).to_have_value("Cache stampede")
     expect(page.get_by_label("Service")).to_have_value("cdn")
     expect(page.get_by_label("Severity")).to_have_value("SEV1")
@@ -66,6 +73,7 @@ def test_save_patches_only_the_changed_fields(
 ) -> None:
     incident = create_incident(title="Queue backlog", service="workers", severity="SEV3", description="Growing")
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     expect(page.get_by_label("Title")).to_have_value("Queue backlog")
 
     page.get_by_label("Title").fill("Queue backlog growing")
@@ -78,7 +86,7 @@ def test_save_patches_only_the_changed_fields(
     assert request.post_data_json == {"title": "Queue backlog growing", "status": "MITIGATED"}
     expect(page.locator("#form-messages .alert-success")).to_have_text("Saved")
     expect(page.get_by_role("heading", level=1)).to_have_text("Queue backlog growing")
-    expect(field(page, "status").locator(".badge")).to_have_text("Mitigated")
+    expect(heading_badge(page, "status")).to_have_text("Mitigated")
     stored = api_client.get(f"/api/incidents/{incident['id']}").json()
     assert (stored["title"], stored["status"], stored["service"]) == ("Queue backlog growing", "MITIGATED", "workers")
     expect(field(page, "mitigated_at").locator("time")).to_have_attribute("datetime", js_iso(stored["mitigated_at"]))
@@ -96,6 +104,7 @@ def test_nothing_changed_sends_no_request(page: Page, create_incident: CreateInc
     incident = create_incident(title="Steady", service="api")
     sent = patches(page)
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     expect(page.get_by_label("Title")).to_have_value("Steady")
 
     page.get_by_role("button", name="Save").click()
@@ -112,6 +121,7 @@ def test_nothing_changed_sends_no_request(page: Page, create_incident: CreateInc
 def test_server_validation_error_on_save(page: Page, create_incident: CreateIncident) -> None:
     incident = create_incident(title="Short", service="api")
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     expect(page.get_by_label("Service")).to_have_value("api")
 
     page.locator("#service").evaluate("input => input.removeAttribute('maxlength')")
@@ -130,14 +140,17 @@ def test_server_validation_error_on_save(page: Page, create_incident: CreateInci
     expect(field(page, "service")).to_have_text("api")  # the page still shows what is stored
 
 
-def test_discard_restores_the_stored_values(page: Page, create_incident: CreateIncident) -> None:
+def test_cancel_drops_the_changes(page: Page, create_incident: CreateIncident) -> None:
     incident = create_incident(title="Original", service="api", severity="SEV2")
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     page.get_by_label("Title").fill("Changed")
     page.get_by_label("Severity").select_option("SEV4")
 
-    page.get_by_role("button", name="Discard changes").click()
+    page.get_by_role("button", name="Cancel").click()
 
+    expect(page.locator("#incident-form")).to_be_hidden()
+    open_edit_form(page)
     expect(page.get_by_label("Title")).to_have_value("Original")
     expect(page.get_by_label("Severity")).to_have_value("SEV2")
 
@@ -181,7 +194,7 @@ def test_an_archive_against_a_changed_incident_asks_to_look_again(
     expect(modal.locator("#archive-messages .alert-warning")).to_have_text(
         "Someone changed the incident in the meantime. Check it, then archive again if you still want to."
     )
-    expect(page.locator('dd[data-field="status"] .badge')).to_have_text("Resolved")  # the change is shown
+    expect(heading_badge(page, "status")).to_have_text("Resolved")  # the change is shown
     assert deletes[0].headers["if-match"] == f'"{incident["version"]}"'
 
     modal.get_by_role("button", name="Archive incident").click()  # looked, and still wants it

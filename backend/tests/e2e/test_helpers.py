@@ -68,6 +68,70 @@ def test_time_formatting(page: Page) -> None:
     assert result["exact"] == "Nov 27, 2026, 3:05:55 PM UTC"
 
 
+def test_durations_in_words_exact_and_iso_8601(page: Page) -> None:
+    result = run_module(
+        page,
+        """
+        const s = 1000, min = 60 * s, h = 60 * min, d = 24 * h;
+        const cases = [0, 59 * s, min, 14 * min + 59 * s, h, 2 * h + 14 * min + 5 * s, 23 * h + 59 * min + 59 * s,
+                       d, 3 * d + 4 * h + 20 * min, 3 * d + 59 * min, 400 * d + h, -5 * min, 1500];
+        return {
+            words: cases.map(dom.formatDuration),
+            exact: cases.map(dom.formatDurationExact),
+            iso: cases.map(dom.isoDuration),
+            bad: [NaN, Infinity, null, "5", undefined].map((value) =>
+                [dom.formatDuration(value), dom.formatDurationExact(value), dom.isoDuration(value)]),
+        };
+        """,
+    )
+    assert result["words"] == [
+        "less than 1 min",
+        "less than 1 min",
+        "1 min",
+        "14 min",
+        "1 h",
+        "2 h 14 min",
+        "23 h 59 min",
+        "1 d",
+        "3 d 4 h",
+        "3 d",
+        "400 d 1 h",
+        "less than 1 min",  # clocks apart: no negative durations
+        "less than 1 min",
+    ]
+    assert result["exact"] == [
+        "0 s",
+        "59 s",
+        "1 min",
+        "14 min 59 s",
+        "1 h",
+        "2 h 14 min 5 s",
+        "23 h 59 min 59 s",
+        "1 d",
+        "3 d 4 h 20 min",
+        "3 d 59 min",
+        "400 d 1 h",
+        "0 s",
+        "1 s",
+    ]
+    assert result["iso"] == [
+        "PT0S",
+        "PT59S",
+        "PT1M",
+        "PT14M59S",
+        "PT1H",
+        "PT2H14M5S",
+        "PT23H59M59S",
+        "P1D",
+        "P3DT4H20M",
+        "P3DT59M",
+        "P400DT1H",
+        "PT0S",
+        "PT1S",
+    ]
+    assert result["bad"] == [["", "", ""]] * 5
+
+
 def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
     result = run_module(
         page,

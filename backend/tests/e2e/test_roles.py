@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.e2e.conftest import Account, ApiAs, CreateIncident
-from tests.e2e.helpers import exact_time, plain_spaces, sign_in_through_page, timeline
+from tests.e2e.helpers import exact_time, open_edit_form, plain_spaces, sign_in_through_page, timeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.role(None)]  # every test here signs in through the page
 
@@ -83,6 +83,7 @@ def test_responder_creates_edits_and_adds_a_note(
     expect(created.locator(".event-values dd")).to_have_text(["Queue backlog", "workers", "SEV3", "Open"])
     page.evaluate("window.notReloaded = true")
 
+    open_edit_form(page)
     page.get_by_label("Title").fill("Queue backlog growing")
     page.get_by_label("Status").select_option("MITIGATED")
     page.get_by_role("button", name="Save").click()
@@ -188,7 +189,7 @@ def test_admin_archives_with_confirmation_and_restores(
     expect(page.locator("#archived-banner")).to_be_hidden()
     expect(page.locator("#page-messages")).to_contain_text(f"Incident #{incident['id']} restored.")
     expect(page).to_have_url(f"{web_url}/detail.html?id={incident['id']}")
-    expect(page.locator("#incident-form")).to_be_visible()
+    expect(page.locator("#console")).to_be_visible()  # the steps and the edit form are offered again
     expect(page.get_by_role("button", name="Archive", exact=True)).to_be_visible()
     expect(timeline(page).last.locator(".event-summary")).to_contain_text("Ada Admin restored the incident")
     assert api_client.get(f"/api/incidents/{incident['id']}").json()["archived_at"] is None

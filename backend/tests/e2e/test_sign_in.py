@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Request, expect
 from app.models import User
 from app.security import create_access_token
 from tests.e2e.conftest import SECRET_KEY, Account, CreateIncident, MakeAccount
-from tests.e2e.helpers import TOKEN_KEY, session_value, sign_in_through_page, store_session
+from tests.e2e.helpers import TOKEN_KEY, open_edit_form, session_value, sign_in_through_page, store_session
 
 pytestmark = pytest.mark.e2e
 
@@ -254,6 +254,7 @@ def test_expired_session_keeps_unsaved_edits_and_note(
 ) -> None:
     incident = create_incident(title="Before", service="api")
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     page.get_by_label("Title").fill("After")
     page.get_by_label("Note").fill("Half a thought")
     page.evaluate("([key, value]) => localStorage.setItem(key, value)", [TOKEN_KEY, session_value(INVALID_TOKEN)])
@@ -265,6 +266,7 @@ def test_expired_session_keeps_unsaved_edits_and_note(
 
     expect(page).to_have_url(f"{web_url}/detail.html?id={incident['id']}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Before")  # not saved yet...
+    expect(page.locator("#incident-form")).to_be_visible()  # the edit form is open again
     expect(page.get_by_label("Title")).to_have_value("After")  # ...but not lost either
     expect(page.get_by_label("Note")).to_have_value("Half a thought")
     expect(page.locator("#page-messages")).to_contain_text("your unsaved changes are back")
