@@ -58,3 +58,10 @@ def sign_in_through_page(page: Page, email: str, password: str) -> None:
 def timeline(page: Page):
     """The timeline's events, oldest first."""
     return page.locator("#events > li.timeline-item")
+
+
+# What every page says when the API cannot be reached (js/api.js): what to do, never the API's address.
+UNREACHABLE = (
+    "Cannot reach the Incident Tracker server. Check your connection and try again; if it keeps happening, the server "
+    "may be down: tell whoever runs it."
+)
