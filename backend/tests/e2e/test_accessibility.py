@@ -117,3 +117,80 @@ def test_no_serious_axe_findings(
     case.open(page, Data(create_incident, api_as))
     expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
     assert_no_serious_violations(page, f"{case.name} ({theme}, {width})")
+
+
+# ---------------------------------------------------------------------------
+# The keyboard shortcuts' dialog: `?` on every signed-in page.
+
+SIGNED_IN_PAGES = ["/index.html", "/create.html", "detail"]
+
+
+def open_signed_in(page: Page, path: str, create_incident: CreateIncident) -> None:
+    if path == "detail":
+        path = f"/detail.html?id={create_incident(title='Checkout errors')['id']}"
+    page.goto(path)
+    expect(page.locator("#user-menu-button")).to_be_visible()  # the page's scripts have run
+
+
+def registered_shortcuts(page: Page) -> list[list[str]]:
+    """The page's shortcuts as the registry holds them (the same module instance as the page's)."""
+    return page.evaluate(
+        "async () => (await import('/js/shortcuts.js')).listShortcuts().map(({key, description}) => [key, description])"
+    )
+
+
+@pytest.mark.parametrize("path", SIGNED_IN_PAGES)
+def test_question_mark_shows_the_pages_shortcuts(page: Page, path: str, create_incident: CreateIncident) -> None:
+    open_signed_in(page, path, create_incident)
+    focused = page.locator("#theme-toggle")
+    focused.focus()
+
+    page.keyboard.press("?")
+
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_be_focused()  # the focus moved into the dialog
+    listed = registered_shortcuts(page)
+    assert ["?", "Show these shortcuts"] in listed
+    expect(dialog.locator("dt")).to_have_text([key for key, _ in listed])
+    expect(dialog.locator("dd")).to_have_text([description for _, description in listed])
+    expect(dialog).to_contain_text("Shortcuts do nothing while you type in a field.")
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(focused).to_be_focused()  # back where it was
+
+    page.keyboard.press("?")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("?")  # ? again closes it too
+    expect(dialog).to_be_hidden()
+    expect(focused).to_be_focused()
+
+
+def test_shortcuts_do_not_fire_while_typing(page: Page) -> None:
+    page.goto("/create.html")
+    title = page.get_by_label("Title")
+    title.click()
+    page.keyboard.type("Why? Because?")
+    expect(title).to_have_value("Why? Because?")
+    page.get_by_label("Description").click()
+    page.keyboard.press("?")
+    expect(page.get_by_label("Description")).to_have_value("?")
+    page.wait_for_timeout(300)  # give a wrong dialog time to show
+    expect(page.locator("#shortcuts-dialog.show")).to_have_count(0)
+
+
+def test_enter_on_a_focused_button_is_the_buttons(page: Page) -> None:
+    page.goto("/index.html")
+    expect(page.locator("#user-menu-button")).to_be_visible()
+    page.evaluate(
+        "async () => (await import('/js/shortcuts.js')).addShortcut('Enter', 'Test', () => { window.entered = true; })"
+    )
+    page.locator("#theme-toggle").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#theme-menu")).to_be_visible()  # the button did its own thing
+    assert page.evaluate("window.entered === undefined")
+    page.keyboard.press("Escape")
+    page.locator("h1").click()  # nothing focused: the key is the page's
+    page.keyboard.press("Enter")
+    assert page.evaluate("window.entered === true")
