@@ -219,6 +219,10 @@ function updateLimit(input) {
 
 /** Take over the `maxlength` of the form's text fields (once per field): counters and over-limit marks. */
 export function watchLimits(form) {
+  if (form.dataset.limitsWatched) return;
+  form.dataset.limitsWatched = "true";
+  // A reset puts the values back after its event: count once they are.
+  form.addEventListener("reset", () => setTimeout(() => refreshLimits(form)));
   for (const input of form.querySelectorAll("input[maxlength], textarea[maxlength]")) {
     const limit = Number(input.getAttribute("maxlength"));
     input.removeAttribute("maxlength");
