@@ -234,7 +234,7 @@ export function isSignedIn() {
 // ---------------------------------------------------------------------------
 // Going to the sign-in page, and back
 
-const PAGES = ["index.html", "create.html", "detail.html"];
+const PAGES = ["index.html", "create.html", "detail.html", "users.html", "audit.html"];
 
 /** This page's path and query ("/detail.html?id=5"): where sign-in brings the person back. */
 export function currentPageUrl() {
@@ -537,6 +537,29 @@ export function addNote(id, text, { idempotencyKey } = {}) {
 
 export function health({ signal } = {}) {
   return request("GET", "/api/health", { signal, auth: false });
+}
+
+// ---------------------------------------------------------------------------
+// Accounts and the audit log (admins)
+
+/** GET /api/users {page, limit}: {items, total, page, limit, pages}, oldest account first. */
+export function listUsers(params = {}, { signal } = {}) {
+  return request("GET", "/api/users", { query: params, signal });
+}
+
+/** POST /api/users {email, display_name, role, password}; an email taken is an ApiError 409. */
+export function createUser(data) {
+  return request("POST", "/api/users", { body: data });
+}
+
+/** PATCH /api/users/{id} with any of {display_name, role, password, is_active}; the last active admin: 409. */
+export function updateUser(id, patch) {
+  return request("PATCH", `/api/users/${encodeURIComponent(id)}`, { body: patch });
+}
+
+/** GET /api/audit {page, limit, actor_id, incident_id, action: [], since, until}: newest first. */
+export function listAudit(params = {}, { signal } = {}) {
+  return request("GET", "/api/audit", { query: params, signal });
 }
 
 // ---------------------------------------------------------------------------

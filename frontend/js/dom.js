@@ -103,21 +103,25 @@ export const SEVERITY_INFO = {
   SEV1: {
     label: "Critical",
     badge: "text-bg-danger",
+    icon: "fire",
     definition: "A core service is down or data is being lost for many customers. Page everyone; work it now.",
   },
   SEV2: {
     label: "Major",
     badge: "text-bg-warning",
+    icon: "exclamation-triangle-fill",
     definition: "A major feature is broken or badly degraded for many customers, with no workaround.",
   },
   SEV3: {
     label: "Minor",
     badge: "text-bg-info",
+    icon: "exclamation-diamond-fill",
     definition: "Part of a feature is broken or slow for some customers, or a workaround exists.",
   },
   SEV4: {
     label: "Low",
     badge: "text-bg-secondary",
+    icon: "arrow-down-circle",
     definition: "A cosmetic or internal problem with little or no customer impact. Fix in working hours.",
   },
 };
@@ -134,12 +138,23 @@ export const STATUS_INFO = {
   RESOLVED: { label: "Resolved", color: "success", icon: "check-circle-fill" },
 };
 
+/**
+ * The severity as a badge readable from across a room: its colour, an icon and its words ("SEV1 Critical"), the
+ * definition as the tooltip and, for assistive technology, as hidden text.
+ */
 export function severityBadge(severity) {
   const info = SEVERITY_INFO[severity];
   return el(
     "span",
-    { class: `badge ${info ? info.badge : "text-bg-light border"} severity-badge`, title: info?.label },
-    severity,
+    {
+      class: `badge ${info ? info.badge : "text-bg-light border"} severity-badge severity-${String(severity).toLowerCase()}`,
+      title: severityDefinition(severity) || null,
+    },
+    info ? icon(info.icon, "severity-icon") : null,
+    el("span", { class: "severity-code" }, severity),
+    info ? " " : null,
+    info ? el("span", { class: "severity-label" }, info.label) : null,
+    info ? el("span", { class: "visually-hidden" }, `: ${info.definition}`) : null,
   );
 }
 
@@ -155,7 +170,7 @@ export function statusBadge(status) {
     {
       class: `badge rounded-pill bg-${color}-subtle text-${color}-emphasis border border-${color}-subtle status-badge`,
     },
-    info ? icon(info.icon, "me-1") : null,
+    info ? icon(info.icon, "status-icon") : null,
     statusLabel(status),
   );
 }

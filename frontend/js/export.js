@@ -15,6 +15,7 @@ export function exportQuery(state) {
   if (state.search) params.set("search", state.search);
   for (const value of state.severity) params.append("severity", value);
   for (const value of state.status) params.append("status", value);
+  if (state.commander) params.set("commander", state.commander);
   params.set("sort_by", state.sort_by);
   params.set("sort_order", state.sort_order);
   return params.toString();

@@ -1,12 +1,15 @@
-// The incident list: state in the URL, rows written as text, loading / empty / error states.
-// Admins also get the archived view (archived=true in the URL).
+// The incident list as a triage board: named views (Active by default: open and mitigated, most severe first,
+// oldest first; All; Resolved), state in the URL, rows written as text (cards on a phone), loading / empty / error
+// states, keyboard shortcuts. Admins also get the archived view (archived=true in the URL).
 
 import { listIncidents } from "./api.js";
 import { mountExportButton } from "./export.js";
 import {
   alertBox,
   el,
+  formatExact,
   icon,
+  parseApiDate,
   refreshRelativeTimes,
   replaceChildren,
   severityBadge,
@@ -14,7 +17,12 @@ import {
   timeElement,
 } from "./dom.js";
 import {
+  VIEWS,
+  activeFilterCount,
+  ageOf,
   apiParams,
+  archivedChanges,
+  clearedFilters,
   matchesState,
   nextSort,
   pageNumbers,
@@ -22,10 +30,13 @@ import {
   stateFromQuery,
   stateToQuery,
   summaryText,
+  viewChanges,
+  viewOf,
 } from "./list-state.js";
 import { connectLive } from "./live.js";
 import { can } from "./roles.js";
 import { startSignedInPage } from "./session.js";
+import { addShortcut } from "./shortcuts.js";
 
 const SEARCH_DELAY_MS = 350;
 
@@ -39,6 +50,14 @@ const view = {
   form: $("#filters"),
   search: $("#search"),
   filterBoxes: [...document.querySelectorAll("#filters input[type=checkbox]")],
+  commanderRadios: [...document.querySelectorAll("#commander-filter input[type=radio]")],
+  commanderUser: $("#commander-user"),
+  commanderUserLabel: $("#commander-user-label"),
+  views: [...document.querySelectorAll("#views [data-view]")],
+  customView: $("#custom-view"),
+  filtersToggle: $("#filters-toggle"),
+  filterCount: $("#filter-count"),
+  resultsHeading: $("#results-heading"),
   clearFilters: $("#clear-filters"),
   body: $("#list-body"),
   table: $("#incidents"),
@@ -53,6 +72,7 @@ const view = {
 };
 
 let user = null; // the signed-in user, once known
+let newShortcut = false; // "n" is added once the user is known to be allowed to create
 let state = readState();
 let lastChange = null; // "search" while the user keeps typing: one history entry per search, not per word
 let inFlight = null; // AbortController of the running request
@@ -63,7 +83,10 @@ let pending = new Map(); // id -> "created" | "changed": matching incidents not 
 /** The state in the address bar; the archived view only for admins (the API would refuse it). */
 function readState() {
   const read = stateFromQuery(location.search);
-  return read.archived && !can(user, "viewArchived") ? { ...read, archived: false } : read;
+  if (!read.archived || can(user, "viewArchived")) return read;
+  const params = new URLSearchParams(location.search);
+  params.delete("archived"); // read as the live list's address (its default view is another)
+  return stateFromQuery(params.toString());
 }
 
 // ---------------------------------------------------------------------------
@@ -74,7 +97,50 @@ function listUrl(changes = {}) {
 }
 
 function hasFilters() {
-  return Boolean(state.search || state.severity.length || state.status.length);
+  return activeFilterCount(state) > 0;
+}
+
+/** "Active incidents", "Resolved incidents", "Incidents" (a custom view). */
+function viewHeading() {
+  const name = viewOf(state);
+  return name === "custom" ? "Incidents (custom view)" : `${VIEWS[name].label} incidents`;
+}
+
+/** The view pills: the current one marked (aria-current), each a link to the view with the other filters kept. */
+function renderViews() {
+  const current = viewOf(state);
+  for (const node of view.views) {
+    const name = node.dataset.view;
+    const isCurrent = name === current;
+    node.classList.toggle("active", isCurrent);
+    if (isCurrent) node.setAttribute("aria-current", "page");
+    else node.removeAttribute("aria-current");
+    if (name !== "custom") node.href = listUrl(viewChanges(name));
+  }
+  view.customView.hidden = current !== "custom";
+  view.resultsHeading.textContent = state.archived ? `Archived ${viewHeading().toLowerCase()}` : viewHeading();
+}
+
+/** The commander filter: Anyone, Mine, Unassigned, or one user (from a link) shown as a fourth choice. */
+function renderCommander() {
+  const numeric = /^\d+$/.test(state.commander);
+  view.commanderUser.value = numeric ? state.commander : "";
+  view.commanderUser.hidden = !numeric;
+  view.commanderUserLabel.hidden = !numeric;
+  if (numeric) {
+    const known = [...shown.values()].find((incident) => String(incident.commander?.id) === state.commander);
+    view.commanderUserLabel.textContent = known ? known.commander.display_name : `User #${state.commander}`;
+  }
+  for (const radio of view.commanderRadios) {
+    radio.checked = radio === view.commanderUser ? numeric : !numeric && radio.value === state.commander;
+  }
+}
+
+/** "Filters (2)": how many filters are on beyond the view; on a phone the button opens and closes the filters. */
+function renderFilterCount() {
+  const count = activeFilterCount(state);
+  view.filterCount.textContent = count ? ` (${count})` : "";
+  view.filtersToggle.setAttribute("aria-label", count ? `Filters, ${count} on` : "Filters, none on");
 }
 
 /** Make the controls show `state` (after a load, Back/Forward, or a click). */
@@ -90,6 +156,9 @@ function renderControls() {
   for (const box of view.filterBoxes) {
     box.checked = state[box.name].includes(box.value);
   }
+  renderCommander();
+  renderViews();
+  renderFilterCount();
   view.clearFilters.hidden = !hasFilters();
   view.limit.value = String(state.limit);
 
@@ -111,22 +180,44 @@ function renderControls() {
 /** What the signed-in user may do: the New incident button, the archived view switch. */
 function renderRole() {
   view.newIncident.hidden = !can(user, "create") || state.archived;
+  if (can(user, "create") && !newShortcut) {
+    newShortcut = true;
+    addShortcut("n", "New incident", () => {
+      if (!view.newIncident.hidden) location.assign(view.newIncident.href);
+    });
+  }
   view.archivedToggle.hidden = !can(user, "viewArchived");
   for (const node of view.message.querySelectorAll("[data-needs=create]")) {
     node.hidden = !can(user, "create");
   }
 }
 
+/** "open for 3 d 4 h" (exact times on hover): how long the incident has been (or was) open. */
+function ageElement(incident) {
+  const age = ageOf(incident);
+  const created = parseApiDate(incident.created_at);
+  if (!age || !created) return null;
+  const exact = `${age.long}: opened ${formatExact(incident.created_at)}${age.resolved ? `, resolved ${formatExact(incident.resolved_at)}` : ""}`;
+  return el("time", { class: "incident-age", datetime: created.toISOString(), title: exact }, age.text);
+}
+
+function commanderElement(incident) {
+  return incident.commander
+    ? el("span", { class: "commander-name", title: incident.commander.display_name }, incident.commander.display_name)
+    : el("span", { class: "commander-none text-body-secondary" }, "Unassigned");
+}
+
+/** One incident: a table row on wide screens, a card on a phone (the same cells, laid out by the CSS). */
 function incidentRow(incident) {
   // An archived incident is only found when the detail page asks for it with archived=true.
   const href = `detail.html?id=${encodeURIComponent(incident.id)}${state.archived ? "&archived=1" : ""}`;
   return el(
     "tr",
     { class: "incident-row", dataset: { href, id: String(incident.id) } },
-    el("td", { class: "text-body-secondary incident-id" }, `#${incident.id}`),
+    el("td", { class: "col-id text-body-secondary incident-id" }, `#${incident.id}`),
     el(
       "td",
-      { class: "incident-title" },
+      { class: "col-title incident-title" },
       el("a", { href, class: "incident-link", title: incident.title }, incident.title),
       incident.archived_at
         ? el(
@@ -139,10 +230,12 @@ function incidentRow(incident) {
           )
         : null,
     ),
-    el("td", { class: "text-nowrap" }, incident.service),
-    el("td", {}, severityBadge(incident.severity)),
-    el("td", {}, statusBadge(incident.status)),
-    el("td", { class: "text-nowrap text-body-secondary" }, timeElement(incident.created_at)),
+    el("td", { class: "col-service text-nowrap" }, icon("hdd-stack", "cell-icon"), el("span", { class: "visually-hidden card-label" }, "Service: "), el("span", { class: "service-name" }, incident.service)),
+    el("td", { class: "col-severity" }, severityBadge(incident.severity)),
+    el("td", { class: "col-status" }, statusBadge(incident.status)),
+    el("td", { class: "col-commander text-nowrap" }, icon("person-fill", "cell-icon"), el("span", { class: "visually-hidden card-label" }, "Commander: "), commanderElement(incident)),
+    el("td", { class: "col-age text-nowrap" }, icon("hourglass-split", "cell-icon"), ageElement(incident)),
+    el("td", { class: "col-updated text-nowrap text-body-secondary" }, el("span", { class: "card-label" }, "Updated "), timeElement(incident.updated_at)),
   );
 }
 
@@ -192,6 +285,8 @@ function renderPagination(page, pages, nextCursor) {
 
 function emptyState(data) {
   const pastEnd = data.total > 0;
+  const name = viewOf(state);
+  let heading = "No incidents match";
   let hint;
   let action = null;
   if (pastEnd) {
@@ -202,8 +297,13 @@ function emptyState(data) {
     hint = "Try another search or clear the filters.";
     action = el("button", { type: "button", class: "btn btn-outline-primary btn-sm", onclick: clearFilters }, "Clear filters");
   } else if (state.archived) {
+    heading = "No archived incidents";
     hint = "Nothing has been archived.";
-    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl({ archived: false, page: 1 }), dataset: { archived: "false" } }, "Show live incidents");
+    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl(archivedChanges(false)), dataset: { archived: "false" } }, "Show live incidents");
+  } else if (name === "active" || name === "resolved") {
+    heading = name === "active" ? "No active incidents" : "No resolved incidents";
+    hint = name === "active" ? "Nothing is open or mitigated right now." : "No incident has been resolved yet.";
+    action = el("a", { class: "btn btn-outline-primary btn-sm", href: listUrl(viewChanges("all")), dataset: { view: "all" } }, "Show all incidents");
   } else {
     hint = "No incident has been reported yet.";
     // Shown once the user is known to be allowed (renderRole), whichever answers first, the list or /me.
@@ -213,7 +313,7 @@ function emptyState(data) {
     "div",
     { class: "empty-state text-center py-5 px-3" },
     icon("inbox", "display-6 text-body-tertiary"),
-    el("p", { class: "h5 mt-2 mb-1" }, state.archived && !pastEnd && !hasFilters() ? "No archived incidents" : "No incidents match"),
+    el("p", { class: "h5 mt-2 mb-1" }, heading),
     el("p", { class: "text-body-secondary mb-3" }, hint),
     action,
   );
@@ -225,7 +325,16 @@ function skeletonRow() {
   return el(
     "tr",
     { class: "skeleton-row", "aria-hidden": "true" },
-    ...[4, 10, 6, 6, 8, 6].map((width) => el("td", { class: "placeholder-glow" }, bar(width))),
+    ...[
+      ["id", 4],
+      ["title", 10],
+      ["service", 6],
+      ["severity", 8],
+      ["status", 8],
+      ["commander", 6],
+      ["age", 8],
+      ["updated", 6],
+    ].map(([column, width]) => el("td", { class: `col-${column} placeholder-glow` }, bar(width))),
   );
 }
 
@@ -255,7 +364,7 @@ function showLoading() {
   );
 }
 
-function showPage(data) {
+function showPage(data, { focus = false } = {}) {
   view.table.removeAttribute("aria-busy");
   view.table.classList.remove("is-loading");
   const items = data.items ?? [];
@@ -266,6 +375,92 @@ function showPage(data) {
   reserveRows(data.pages > 1 || data.page > 1 ? data.limit : 0);
   view.summary.textContent = summaryText(data, items.length, { archived: state.archived });
   renderPagination(data.page, data.pages, data.next_cursor);
+  renderCommander(); // a commander named by id gets their name from the rows
+  if (focus) focusResults();
+}
+
+// ---------------------------------------------------------------------------
+// Selection and focus: j / k move through the rows, Enter opens; after paging or a new view, focus goes to the
+// first row (or to the results heading when there is none), never to the page body.
+
+function incidentRows() {
+  return [...view.rows.querySelectorAll("tr.incident-row:not(.row-removed)")];
+}
+
+function selectedRow() {
+  return view.rows.querySelector("tr.incident-row.is-selected");
+}
+
+/** Mark `row` as the selection (one at a time). */
+function markSelected(row) {
+  for (const other of view.rows.querySelectorAll("tr.is-selected")) {
+    if (other !== row) {
+      other.classList.remove("is-selected");
+      other.removeAttribute("aria-current");
+    }
+  }
+  row?.classList.add("is-selected");
+  row?.setAttribute("aria-current", "true");
+}
+
+/** Select `row` and move the focus to its link (a visible focus ring), scrolled into view. */
+function selectRow(row) {
+  if (!row) return;
+  markSelected(row);
+  row.querySelector(".incident-link")?.focus({ preventScroll: true });
+  row.scrollIntoView({ block: "nearest" });
+}
+
+function moveSelection(step) {
+  const all = incidentRows();
+  if (!all.length) return;
+  const current = all.indexOf(selectedRow());
+  const next = current === -1 ? 0 : Math.min(Math.max(current + step, 0), all.length - 1);
+  selectRow(all[next]);
+}
+
+function focusResults() {
+  const first = incidentRows()[0];
+  if (first) {
+    selectRow(first);
+  } else {
+    view.resultsHeading.focus();
+  }
+}
+
+/** Enter: open the selected incident; on any other link or button, what Enter does there. */
+function openSelected() {
+  const active = document.activeElement;
+  const inRows = active instanceof Element ? active.closest("#rows tr.incident-row") : null;
+  const onNothing = !active || active === document.body || active === view.resultsHeading;
+  const row = inRows ?? (onNothing ? selectedRow() : null);
+  if (row) {
+    location.assign(row.dataset.href);
+  } else if (active instanceof HTMLElement && active.matches("a[href], button, [role=button], summary")) {
+    active.click();
+  }
+}
+
+function focusSearch() {
+  setFiltersOpen(true);
+  view.search.focus();
+  view.search.select();
+}
+
+function bindShortcuts() {
+  addShortcut("/", "Search", focusSearch);
+  addShortcut("j", "Next incident in the list", () => moveSelection(1));
+  addShortcut("k", "Previous incident in the list", () => moveSelection(-1));
+  addShortcut("Enter", "Open the selected incident", openSelected);
+  view.rows.addEventListener("focusin", (event) => markSelected(event.target.closest("tr.incident-row")));
+}
+
+// ---------------------------------------------------------------------------
+// The filters: on a phone behind a "Filters (N)" button, closed at first; always open on wider screens.
+
+function setFiltersOpen(open) {
+  view.form.classList.toggle("is-open", open);
+  view.filtersToggle.setAttribute("aria-expanded", String(open));
 }
 
 function showError(error) {
@@ -286,7 +481,12 @@ function showError(error) {
 // page is only read again when the reader asks ("show"), so nothing moves under them.
 
 // What a row shows: a change to anything else (a note, updated_at) leaves the row alone.
-const ROW_FIELDS = ["title", "service", "severity", "status", "archived_at"];
+const ROW_FIELDS = ["title", "service", "severity", "status", "commander", "created_at", "updated_at", "resolved_at", "archived_at"];
+
+function rowValue(incident, name) {
+  const value = incident[name] ?? null;
+  return name === "commander" ? (value?.id ?? null) : value;
+}
 
 function rowOf(id) {
   return view.rows.querySelector(`tr.incident-row[data-id="${CSS.escape(String(id))}"]`);
@@ -350,14 +550,18 @@ function onChange({ event, incident }) {
       fadeOut(row, id); // archived (or restored) out of this view
       return;
     }
-    if (ROW_FIELDS.every((name) => (before[name] ?? null) === (incident[name] ?? null))) return;
+    if (ROW_FIELDS.every((name) => rowValue(before, name) === rowValue(incident, name))) return;
     const next = incidentRow(incident);
+    const selected = row.classList.contains("is-selected");
+    const focused = row.contains(document.activeElement);
     row.replaceWith(next);
-    if (!matchesState(incident, state)) markStale(next);
+    if (selected) markSelected(next);
+    if (focused) next.querySelector(".incident-link")?.focus({ preventScroll: true });
+    if (!matchesState(incident, state, { userId: user?.id ?? null })) markStale(next);
     flash(next);
     return;
   }
-  if (!matchesState(incident, state)) {
+  if (!matchesState(incident, state, { userId: user?.id ?? null })) {
     pending.delete(id);
     renderPending();
     return;
@@ -387,7 +591,7 @@ function startLive() {
 // ---------------------------------------------------------------------------
 // Loading and state changes
 
-async function load() {
+async function load({ focus = false } = {}) {
   inFlight?.abort();
   const controller = new AbortController();
   inFlight = controller;
@@ -396,14 +600,14 @@ async function load() {
   showLoading();
   try {
     const data = await listIncidents(apiParams(state), { signal: controller.signal });
-    if (inFlight === controller) showPage(data);
+    if (inFlight === controller) showPage(data, { focus });
   } catch (error) {
     if (error.name !== "AbortError" && inFlight === controller) showError(error);
   }
 }
 
 /** Apply a change: new URL (history entry), controls, data. */
-function update(changes, { kind = null } = {}) {
+function update(changes, { kind = null, focus = false } = {}) {
   clearTimeout(searchTimer);
   const typed = view.search.value.trim();
   if (!("search" in changes) && typed !== state.search) {
@@ -417,12 +621,12 @@ function update(changes, { kind = null } = {}) {
   }
   lastChange = kind;
   renderControls();
-  load();
+  load({ focus });
 }
 
 function clearFilters() {
   view.search.value = "";
-  update({ search: "", severity: [], status: [], page: 1 });
+  update(clearedFilters(state));
 }
 
 function commitSearch() {
@@ -445,8 +649,14 @@ function bindEvents() {
       update({ [box.name]: checked, page: 1 });
     });
   }
+  for (const radio of view.commanderRadios) {
+    radio.addEventListener("change", () => {
+      if (radio.checked) update({ commander: radio.value, page: 1 });
+    });
+  }
+  view.filtersToggle.addEventListener("click", () => setFiltersOpen(!view.form.classList.contains("is-open")));
   view.clearFilters.addEventListener("click", clearFilters);
-  view.showArchived.addEventListener("change", () => update({ archived: view.showArchived.checked, page: 1 }));
+  view.showArchived.addEventListener("change", () => update(archivedChanges(view.showArchived.checked)));
   view.limit.addEventListener("change", () => update({ limit: Number(view.limit.value), page: 1 }));
 
   for (const th of view.headers) {
@@ -455,15 +665,18 @@ function bindEvents() {
 
   // Page links are real links (open in a new tab works); a plain click stays on the page.
   document.addEventListener("click", (event) => {
-    const link = event.target.closest("a[data-page], a[data-archived]");
+    const link = event.target.closest("a[data-page], a[data-archived], a[data-view]");
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
-    if (link.dataset.archived !== undefined) {
-      update({ archived: link.dataset.archived === "true", page: 1 });
+    if (link.dataset.view !== undefined) {
+      update(viewChanges(link.dataset.view), { focus: true });
       return;
     }
-    update({ page: Number(link.dataset.page), cursor: link.dataset.cursor ?? null });
-    view.table.scrollIntoView({ block: "nearest" });
+    if (link.dataset.archived !== undefined) {
+      update(archivedChanges(link.dataset.archived === "true"), { focus: true });
+      return;
+    }
+    update({ page: Number(link.dataset.page), cursor: link.dataset.cursor ?? null }, { focus: true });
   });
 
   // A click anywhere on a row opens the incident (the title link also works with the keyboard).
@@ -486,7 +699,14 @@ function bindEvents() {
     load();
   });
 
-  setInterval(() => refreshRelativeTimes(view.rows), 60_000);
+  setInterval(() => {
+    refreshRelativeTimes(view.rows);
+    for (const row of incidentRows()) {
+      const incident = shown.get(Number(row.dataset.id));
+      const age = row.querySelector(".incident-age");
+      if (incident && age) age.replaceWith(ageElement(incident));
+    }
+  }, 60_000);
 }
 
 // Signed out: off to sign in. Otherwise the list loads while the API says who this is; only the
@@ -506,6 +726,7 @@ if (stateFromQuery(location.search).archived) {
 history.replaceState(null, "", listUrl(state));
 renderControls();
 bindEvents();
+bindShortcuts();
 mountExportButton($("#export-csv"), $("#export-message"), () => state);
 startLive();
 load();

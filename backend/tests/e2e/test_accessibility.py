@@ -87,6 +87,18 @@ def sign_in_failed(page: Page, data: Data) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
+def users_page(page: Page, data: Data) -> None:
+    page.goto("/users.html")
+    expect(page.locator("#rows tr").first).to_be_visible()
+
+
+def audit_page(page: Page, data: Data) -> None:
+    incident = data.create_incident(title="Checkout errors")
+    assert data.api_as("responder").post(f"/api/incidents/{incident['id']}/notes", json={"text": "Looking"}).is_success
+    page.goto("/audit.html")
+    expect(page.locator("#rows tr")).to_have_count(2)
+
+
 PAGES = [
     PageCase("sign-in", sign_in, role=None),
     PageCase("sign-in-failed", sign_in_failed, role=None),
@@ -96,6 +108,8 @@ PAGES = [
     PageCase("detail-with-timeline", detail_with_timeline),
     PageCase("shortcuts-dialog", shortcuts_dialog),
     PageCase("user-menu", user_menu_open),
+    PageCase("users", users_page, role="admin"),
+    PageCase("audit-log", audit_page, role="admin"),
 ]
 
 

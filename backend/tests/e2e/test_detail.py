@@ -34,7 +34,7 @@ def test_every_field_is_shown(page: Page, create_incident: CreateIncident) -> No
     expect(field(page, "id")).to_have_text(str(incident["id"]))
     expect(field(page, "title")).to_have_text("Cache stampede")
     expect(field(page, "service")).to_have_text("cdn")
-    expect(field(page, "severity").locator(".badge")).to_have_text("SEV1")
+    expect(field(page, "severity").locator(".badge .severity-code")).to_have_text("SEV1")
     expect(field(page, "severity").locator(".badge")).to_have_class(re.compile(r"\btext-bg-danger\b"))
     expect(field(page, "status").locator(".badge")).to_have_text("Resolved")
     assert field(page, "description").inner_text() == "Line 1\nLine 2"  # line breaks kept

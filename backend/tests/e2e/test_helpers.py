@@ -103,10 +103,12 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         """,
     )
     assert result["parsed"] == {
+        "view": "custom",  # statuses and sort of no named view
         "archived": False,
         "search": "db",
         "severity": ["SEV1", "SEV2"],
         "status": ["OPEN"],
+        "commander": "",
         "sort_by": "title",
         "sort_order": "asc",
         "page": 3,
@@ -114,10 +116,16 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         "cursor": None,
     }
     assert result["query"] == (
-        "?search=db&severity=SEV1&severity=SEV2&status=OPEN&sort_by=title&sort_order=asc&page=3&limit=50"
+        "?view=custom&search=db&severity=SEV1&severity=SEV2&status=OPEN&sort_by=title&sort_order=asc&page=3&limit=50"
     )
     assert result["defaults"] == ""
-    assert result["archived"] == ["?archived=true&status=OPEN", True, False, "true", None]
+    assert result["archived"] == [
+        "?view=custom&archived=true&status=OPEN",  # the archive opens on All (newest first); one status is custom
+        True,
+        False,
+        "true",
+        None,
+    ]
     assert result["pages"] == [[1], [1, 2, 3, 4], [1, None, 6, 7, 8, None, 20], [1, 2, 3, 4, 5]]
     assert result["summaries"] == ["Showing 21-40 of 200", "Showing 21-25 of 25", "No incidents", "Showing 0 of 25"]
     assert result["sorts"] == [

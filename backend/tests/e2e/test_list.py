@@ -32,18 +32,27 @@ def test_rows_badges_and_created_time(page: Page, create_incident: CreateInciden
     create_incident(title="Slow search", service="search", severity="SEV2", status="MITIGATED")
     newest = create_incident(title="Expiring certificate", service="edge", severity="SEV4", status="RESOLVED")
 
-    page.goto("/index.html")
+    page.goto("/index.html?view=all")
 
     expect(page).to_have_title("Incidents · Incident Tracker")
     headers = page.locator("#incidents thead th")
-    expect(headers).to_have_text(["ID", "Title", "Service", "Severity", "Status", "Created"])
+    expect(headers).to_have_text(["ID", "Title", "Service", "Severity", "Status", "Commander", "Age", "Updated"])
     expect(rows(page)).to_have_count(3)
-    expect(titles(page)).to_have_text(["Expiring certificate", "Slow search", "Checkout down"])  # newest first
+    expect(titles(page)).to_have_text(["Expiring certificate", "Slow search", "Checkout down"])  # All: newest first
     first = rows(page).first
     expect(first.locator("td")).to_have_text(
-        [f"#{newest['id']}", "Expiring certificate", "edge", "SEV4", "Resolved", "just now"]
+        [
+            f"#{newest['id']}",
+            "Expiring certificate",
+            "Service: edge",  # the label is for screen readers (and the cards)
+            re.compile(r"^SEV4 Low: A cosmetic or internal problem"),
+            "Resolved",
+            "Commander: Unassigned",
+            "resolved in < 1 min",
+            "Updated just now",
+        ]
     )
-    expect(rows(page).locator(".severity-badge")).to_have_text(["SEV4", "SEV2", "SEV1"])
+    expect(rows(page).locator(".severity-badge .severity-code")).to_have_text(["SEV4", "SEV2", "SEV1"])
     expect(rows(page).nth(0).locator(".severity-badge")).to_have_class(re.compile(r"\btext-bg-secondary\b"))
     expect(rows(page).nth(1).locator(".severity-badge")).to_have_class(re.compile(r"\btext-bg-warning\b"))
     expect(rows(page).nth(2).locator(".severity-badge")).to_have_class(re.compile(r"\btext-bg-danger\b"))
@@ -52,9 +61,12 @@ def test_rows_badges_and_created_time(page: Page, create_incident: CreateInciden
     expect(rows(page).nth(1).locator(".status-badge")).to_have_class(re.compile(r"\bbg-warning-subtle\b"))
     expect(rows(page).nth(2).locator(".status-badge")).to_have_class(re.compile(r"\bbg-danger-subtle\b"))
 
-    created = first.locator("td time")
+    created = first.locator("td.col-age time")
     expect(created).to_have_attribute("datetime", js_iso(newest["created_at"]))
-    assert plain_spaces(created.get_attribute("title")) == exact_time(newest["created_at"])
+    assert plain_spaces(created.get_attribute("title")) == (
+        f"Resolved in less than a minute: opened {exact_time(newest['created_at'])}, "
+        f"resolved {exact_time(newest['resolved_at'])}"
+    )
     expect(page.locator("#summary")).to_have_text("Showing 1-3 of 3")
     expect(page.locator(".loading-state")).to_have_count(0)
     expect(page.get_by_role("link", name="New incident")).to_have_attribute("href", "create.html")
@@ -90,7 +102,7 @@ def test_search_is_debounced_and_kept_in_the_url(page: Page, create_incident: Cr
     requests = list_requests(page)
     page.get_by_label("Search", exact=True).press_sequentially("database", delay=40)
 
-    expect(titles(page)).to_have_text(["Replica lag", "Database outage"])
+    expect(titles(page)).to_have_text(["Database outage", "Replica lag"])  # Active: equal severities, oldest first
     expect(page).to_have_url(re.compile(r"/index\.html\?search=database$"))
     expect(page.locator("#summary")).to_have_text("Showing 1-2 of 2")
     # One request, for the whole word: no request per keystroke.
@@ -103,7 +115,7 @@ def test_severity_and_status_filters(page: Page, create_incident: CreateIncident
     create_incident(title="C", severity="SEV2", status="RESOLVED")
     create_incident(title="D", severity="SEV3", status="OPEN")
     create_incident(title="E", severity="SEV4", status="MITIGATED")
-    page.goto("/index.html")
+    page.goto("/index.html?view=all")
     expect(rows(page)).to_have_count(5)
 
     requests = list_requests(page)
@@ -111,27 +123,27 @@ def test_severity_and_status_filters(page: Page, create_incident: CreateIncident
     page.locator("#severity-filter").get_by_text("SEV2", exact=True).click()
 
     expect(titles(page)).to_have_text(["C", "B", "A"])
-    expect(page).to_have_url(re.compile(r"/index\.html\?severity=SEV1&severity=SEV2$"))
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=all&severity=SEV1&severity=SEV2$"))
     expect(page.get_by_label("SEV1", exact=True)).to_be_checked()
     expect(page.get_by_label("SEV2", exact=True)).to_be_checked()
     expect(page.get_by_label("SEV3", exact=True)).not_to_be_checked()
 
     page.locator("#status-filter").get_by_text("Open", exact=True).click()
 
-    expect(titles(page)).to_have_text(["B", "A"])
-    expect(page).to_have_url(re.compile(r"/index\.html\?severity=SEV1&severity=SEV2&status=OPEN$"))
+    expect(titles(page)).to_have_text(["B", "A"])  # a status picked by hand: a custom view
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=custom&severity=SEV1&severity=SEV2&status=OPEN$"))
     expect(page.locator("#summary")).to_have_text("Showing 1-2 of 2")
     assert parse_qs(urlsplit(requests[-1].url).query)["severity"] == ["SEV1", "SEV2"]  # repeated parameters
 
     page.locator("#filters").get_by_role("button", name="Clear filters").click()
     expect(rows(page)).to_have_count(5)
-    expect(page).to_have_url(re.compile(r"/index\.html$"))
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=all$"))  # no status, newest first: All again
 
 
 def test_sorting_by_a_column_header(page: Page, create_incident: CreateIncident) -> None:
     for title in ("Bravo", "Alpha", "Charlie"):
         create_incident(title=title)
-    page.goto("/index.html")
+    page.goto("/index.html?view=all")
     title_header = page.locator("th[data-sort=title]")
     expect(page.locator("th[aria-sort]")).to_have_count(1)
     expect(page.locator("th[data-sort=created_at]")).to_have_attribute("aria-sort", "descending")
@@ -141,21 +153,21 @@ def test_sorting_by_a_column_header(page: Page, create_incident: CreateIncident)
     expect(title_header).to_have_attribute("aria-sort", "ascending")
     expect(page.locator("th[aria-sort]")).to_have_count(1)
     expect(titles(page)).to_have_text(["Alpha", "Bravo", "Charlie"])
-    expect(page).to_have_url(re.compile(r"\?sort_by=title&sort_order=asc$"))
+    expect(page).to_have_url(re.compile(r"\?view=custom&sort_by=title&sort_order=asc$"))
     expect(title_header.locator(".bi-caret-up-fill")).to_have_count(1)
 
     title_header.get_by_role("button", name="Title").click()
 
     expect(title_header).to_have_attribute("aria-sort", "descending")
     expect(titles(page)).to_have_text(["Charlie", "Bravo", "Alpha"])
-    expect(page).to_have_url(re.compile(r"\?sort_by=title&sort_order=desc$"))
+    expect(page).to_have_url(re.compile(r"\?view=custom&sort_by=title&sort_order=desc$"))
     expect(title_header.locator(".bi-caret-down-fill")).to_have_count(1)
 
 
 def test_pagination_and_page_size(page: Page, create_incident: CreateIncident) -> None:
     for number in range(1, 26):
         create_incident(title=f"Incident {number:02d}")
-    page.goto("/index.html")
+    page.goto("/index.html?view=all")
 
     expect(page.locator("#summary")).to_have_text("Showing 1-20 of 25")
     expect(rows(page)).to_have_count(20)
@@ -166,7 +178,7 @@ def test_pagination_and_page_size(page: Page, create_incident: CreateIncident) -
 
     expect(page.locator("#summary")).to_have_text("Showing 21-25 of 25")
     expect(titles(page)).to_have_text([f"Incident {n:02d}" for n in (5, 4, 3, 2, 1)])
-    expect(page).to_have_url(re.compile(r"/index\.html\?page=2&cursor=[A-Za-z0-9_-]+$"))  # Next reads by keyset
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=all&page=2&cursor=[A-Za-z0-9_-]+$"))  # keyset
     expect(page.locator(".pagination .page-item.active")).to_have_text("2")
     expect(page.locator(".pagination .page-item.active")).to_have_attribute("aria-current", "page")
 
@@ -174,18 +186,18 @@ def test_pagination_and_page_size(page: Page, create_incident: CreateIncident) -
 
     expect(page.locator("#summary")).to_have_text("Showing 1-10 of 25")
     expect(rows(page)).to_have_count(10)
-    expect(page).to_have_url(re.compile(r"/index\.html\?limit=10$"))
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=all&limit=10$"))
     expect(page.locator(".pagination .page-link")).to_have_text(["Previous", "1", "2", "3", "Next"])
 
     page.get_by_role("link", name="Page 3").click()
     expect(page.locator("#summary")).to_have_text("Showing 21-25 of 25")
-    expect(page).to_have_url(re.compile(r"/index\.html\?page=3&limit=10$"))
+    expect(page).to_have_url(re.compile(r"/index\.html\?view=all&page=3&limit=10$"))
 
 
 def test_state_survives_reload_and_back(page: Page, create_incident: CreateIncident) -> None:
     for number in range(1, 31):
         create_incident(title=f"Incident {number:02d}", severity="SEV1" if number % 2 else "SEV2")
-    page.goto("/index.html")
+    page.goto("/index.html?view=all")
     expect(page.locator("#summary")).to_have_text("Showing 1-20 of 30")
 
     page.locator("#severity-filter").get_by_text("SEV1", exact=True).click()
@@ -197,7 +209,7 @@ def test_state_survives_reload_and_back(page: Page, create_incident: CreateIncid
     page.get_by_role("link", name="Next page").click()
     expect(page.locator("#summary")).to_have_text("Showing 11-15 of 15")
     expect(page).to_have_url(
-        re.compile(r"\?severity=SEV1&sort_by=title&sort_order=asc&page=2&limit=10&cursor=[A-Za-z0-9_-]+$")
+        re.compile(r"\?view=custom&severity=SEV1&sort_by=title&sort_order=asc&page=2&limit=10&cursor=[A-Za-z0-9_-]+$")
     )
 
     def expect_filtered_sorted_page_two() -> None:
@@ -213,7 +225,7 @@ def test_state_survives_reload_and_back(page: Page, create_incident: CreateIncid
 
     page.go_back()  # page 1
     expect(page.locator("#summary")).to_have_text("Showing 1-10 of 15")
-    expect(page).to_have_url(re.compile(r"\?severity=SEV1&sort_by=title&sort_order=asc&limit=10$"))
+    expect(page).to_have_url(re.compile(r"\?view=custom&severity=SEV1&sort_by=title&sort_order=asc&limit=10$"))
     page.go_back()  # 20 rows per page
     expect(page.locator("#summary")).to_have_text("Showing 1-15 of 15")
     expect(page.get_by_label("Rows per page")).to_have_value("20")
@@ -406,7 +418,7 @@ def test_next_reads_by_cursor_and_the_address_stays_shareable(
 ) -> None:
     created = [create_incident(title=f"Incident {n}") for n in range(25)]
     seen = list_requests(page)
-    page.goto("/index.html?limit=10")
+    page.goto("/index.html?view=all&limit=10")
     expect(titles(page)).to_have_count(10)
 
     page.get_by_role("link", name="Next page").click()

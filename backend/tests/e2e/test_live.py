@@ -79,7 +79,16 @@ def test_an_edit_by_another_person_updates_the_row_in_place(
 
     changed = row(reader, disk["id"])
     expect(changed.locator("td")).to_have_text(
-        [f"#{disk['id']}", "Disk full on db-2", "db", "SEV1", "Open", "just now"]
+        [
+            f"#{disk['id']}",
+            "Disk full on db-2",
+            "Service: db",
+            re.compile(r"^SEV1 Critical: "),
+            "Open",
+            "Commander: Unassigned",
+            "open for < 1 min",
+            "Updated just now",
+        ]
     )
     expect(changed).to_have_class(re.compile(r"\brow-updated\b"))  # briefly highlighted
     expect(changed).not_to_have_class(re.compile(r"\brow-updated\b"), timeout=5_000)  # ...and only briefly
@@ -121,7 +130,8 @@ def test_new_matching_incidents_wait_behind_the_banner(
     expect(reader.locator("#rows tr.incident-row")).to_have_count(1)
 
     banner.click()
-    expect(reader.locator("#rows .incident-link")).to_have_text(["Payouts late", "Refunds failing", "Checkout down"])
+    # The Active view: equal severities oldest first, so the new ones come after the one that was there.
+    expect(reader.locator("#rows .incident-link")).to_have_text(["Checkout down", "Refunds failing", "Payouts late"])
     expect(banner).to_be_hidden()
     assert not_reloaded(reader)  # "show" reads the page again; the page itself stays
 

@@ -130,7 +130,7 @@ def test_admin_archives_with_confirmation_and_restores(
     deletes = requests_with(page, "DELETE")
 
     sign_in_as(page, accounts["admin"], "/index.html")
-    expect(page.locator("#rows .incident-link")).to_have_text(["Still live", "Old outage"])
+    expect(page.locator("#rows .incident-link")).to_have_text(["Old outage", "Still live"])  # Active: oldest first
     page.get_by_role("link", name="Old outage").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Old outage")
     modal = page.locator("#archive-modal")
@@ -198,7 +198,7 @@ def test_admin_archives_with_confirmation_and_restores(
     expect(page.locator(".empty-state")).to_contain_text("No archived incidents")
     page.get_by_label("Show archived").uncheck()
     expect(page).to_have_url(f"{web_url}/index.html")
-    expect(page.locator("#rows .incident-link")).to_have_text(["Still live", "Old outage"])
+    expect(page.locator("#rows .incident-link")).to_have_text(["Old outage", "Still live"])
 
 
 def test_admin_following_an_old_link_finds_the_archived_incident(

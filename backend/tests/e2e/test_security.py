@@ -28,7 +28,7 @@ def test_markup_in_incident_fields_shows_as_text(page: Page, create_incident: Cr
 
     page.goto("/index.html")
     expect(page.locator("#rows .incident-link")).to_have_text(TITLE)
-    expect(page.locator("#rows td").nth(2)).to_have_text(SERVICE)
+    expect(page.locator("#rows .service-name")).to_have_text(SERVICE)
     expect(page.locator("#rows img, #rows svg, #rows script")).to_have_count(0)
 
     page.goto(f"/detail.html?id={incident['id']}")

@@ -45,9 +45,9 @@ def test_signed_out_visit_signs_in_and_returns_to_the_same_url(
         create_incident(title=f"Open {number:02d}", status="OPEN")
     create_incident(title="Done", status="RESOLVED")
 
-    page.goto("/index.html?status=OPEN&page=2")
+    page.goto("/index.html?view=custom&status=OPEN&page=2")
 
-    expect(page).to_have_url(login_url_for("/index.html?status=OPEN&page=2"))
+    expect(page).to_have_url(login_url_for("/index.html?view=custom&status=OPEN&page=2"))
     expect(page).to_have_title("Sign in · Incident Tracker")
     expect(page.get_by_label("Email")).to_be_focused()
     responder = accounts["responder"]
@@ -58,7 +58,7 @@ def test_signed_out_visit_signs_in_and_returns_to_the_same_url(
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"  # the OAuth2 password form
     assert parse_qs(request.post_data or "") == {"username": [responder.email], "password": [responder.password]}
-    expect(page).to_have_url(f"{web_url}/index.html?status=OPEN&page=2")
+    expect(page).to_have_url(f"{web_url}/index.html?view=custom&status=OPEN&page=2")
     expect(page.locator("#rows .incident-link")).to_have_text(["Open 02", "Open 01"])
     expect(page.get_by_label("Open", exact=True)).to_be_checked()
     expect(page.locator("#user-menu-button")).to_contain_text("Rory Responder")
@@ -186,14 +186,14 @@ def test_invalid_token_goes_to_sign_in_and_back(
         create_incident(title=f"Open {number:02d}")
     store_session(page, session_value(INVALID_TOKEN))
 
-    page.goto("/index.html?status=OPEN&page=2")
+    page.goto("/index.html?view=custom&status=OPEN&page=2")
 
-    expect(page).to_have_url(login_url_for("/index.html?status=OPEN&page=2"))
+    expect(page).to_have_url(login_url_for("/index.html?view=custom&status=OPEN&page=2"))
     expect(page.locator("#login-messages")).to_contain_text("Your session has expired.")
     assert page.evaluate("key => localStorage.getItem(key)", TOKEN_KEY) is None  # the refused token is gone
     sign_in_through_page(page, accounts["responder"].email, accounts["responder"].password)
 
-    expect(page).to_have_url(f"{web_url}/index.html?status=OPEN&page=2")
+    expect(page).to_have_url(f"{web_url}/index.html?view=custom&status=OPEN&page=2")
     expect(page.locator("#rows .incident-link")).to_have_text(["Open 01"])
 
 
