@@ -33,21 +33,116 @@ export class ApiError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Field errors in plain words. The API's 422 lists Pydantic's errors ({loc, msg, type}); the pages show a
+// sentence per field built from `loc` (which field) and `type` (what is wrong), never `loc` itself
+// ("body.title") nor Pydantic's own `msg`. The one thing taken from `msg` is a limit's number.
+
+// How the pages name the API's fields.
+export const FIELD_LABELS = {
+  title: "Title",
+  service: "Service",
+  severity: "Severity",
+  status: "Status",
+  description: "Description",
+  text: "Note",
+  commander_id: "Commander",
+  commander: "Commander",
+  username: "Email",
+  email: "Email",
+  password: "Password",
+  display_name: "Name",
+  role: "Role",
+  is_active: "Active",
+};
+
+// Fields chosen from a list: "Choose a severity" rather than "Severity is required".
+const CHOICE_FIELDS = new Set(["severity", "status", "role", "commander_id", "commander"]);
+
+/** "commander_id" -> "Commander", "display_name" -> "Name", "due_at" -> "Due at". */
+export function fieldLabel(field) {
+  if (FIELD_LABELS[field]) return FIELD_LABELS[field];
+  const words = String(field).replace(/_id$/, "").replace(/[_-]+/g, " ").trim();
+  return words ? words[0].toUpperCase() + words.slice(1) : "";
+}
+
+function limitFrom(message) {
+  const match = /(\d[\d,]*)/.exec(String(message ?? ""));
+  return match ? Number(match[1].replace(/,/g, "")) : null;
+}
+
+function characters(count) {
+  return `${count.toLocaleString("en")} ${count === 1 ? "character" : "characters"}`;
+}
+
 /**
- * Turn a problem body's `errors` into {field: message}; the field is the last element
- * of `loc` (["body", "title"] -> "title"). Several messages for one field are joined.
+ * One error of a 422 ({loc, msg, type}) as a sentence: "Title must be at most 200 characters.",
+ * "Choose a severity.". An error of no field, or of a kind not known here, still gets a readable sentence.
+ */
+export function errorSentence(field, error = {}) {
+  const label = fieldLabel(field);
+  const type = String(error.type ?? "");
+  const limit = limitFrom(error.msg);
+  if (!label || field === "body") {
+    if (type === "json_invalid") return "The page sent something the server could not read. Reload the page and try again.";
+    return "Something in the form is not valid. Check it and try again.";
+  }
+  const choice = CHOICE_FIELDS.has(field);
+  const article = /^[aeiou]/i.test(label) ? "an" : "a";
+  switch (type) {
+    case "missing":
+      return choice ? `Choose ${article} ${label.toLowerCase()}.` : `${label} is required.`;
+    case "string_too_long":
+    case "too_long":
+      return limit === null ? `${label} is too long.` : `${label} must be at most ${characters(limit)}.`;
+    case "string_too_short":
+    case "too_short":
+      return limit === null || limit <= 1 ? `${label} is required.` : `${label} must be at least ${characters(limit)}.`;
+    case "string_blank":
+      return `${label} cannot be blank.`;
+    case "string_control_character":
+    case "string_invisible_character":
+      return `${label} contains an invisible or control character. Remove it (retyping the text helps).`;
+    case "enum":
+    case "literal_error":
+      return choice ? `Choose ${article} ${label.toLowerCase()} from the list.` : `${label} must be one of the listed choices.`;
+    case "greater_than_equal":
+    case "greater_than":
+      return limit === null ? `${label} is too small.` : `${label} must be at least ${limit.toLocaleString("en")}.`;
+    case "less_than_equal":
+    case "less_than":
+      return limit === null ? `${label} is too large.` : `${label} must be at most ${limit.toLocaleString("en")}.`;
+    case "extra_forbidden":
+      return `${label} cannot be set here.`;
+    case "value_error":
+      return field === "email" || field === "username" ? "Enter a valid email address." : `${label} is not valid. Check it and try again.`;
+    default:
+      if (choice) return `Choose ${article} ${label.toLowerCase()}.`;
+      return `${label} is not valid. Check it and try again.`;
+  }
+}
+
+/**
+ * Turn a problem body's `errors` into {field: sentence}; the field is the last name in `loc`
+ * (["body", "title"] -> "title"; ["body"] -> "body"). Several sentences for one field are joined.
  */
 export function fieldErrorsFrom(problem) {
   const fields = {};
   const errors = problem && Array.isArray(problem.errors) ? problem.errors : [];
   for (const error of errors) {
-    const loc = Array.isArray(error.loc) ? error.loc : [];
-    const field = loc.length > 0 ? String(loc[loc.length - 1]) : "";
-    const message = String(error.msg ?? "Invalid value");
-    fields[field] = fields[field] ? `${fields[field]} ${message}` : message;
+    const loc = Array.isArray(error?.loc) ? error.loc : [];
+    const names = loc.filter((part) => typeof part === "string");
+    const field = names.length > 0 ? names[names.length - 1] : "";
+    const sentence = errorSentence(field, error ?? {});
+    if (fields[field]?.includes(sentence)) continue;
+    fields[field] = fields[field] ? `${fields[field]} ${sentence}` : sentence;
   }
   return fields;
 }
+
+// What the pages say when the API cannot be reached: what to do, not where the API is.
+export const UNREACHABLE_MESSAGE =
+  "Cannot reach the Incident Tracker server. Check your connection and try again; if it keeps happening, the server may be down: tell whoever runs it.";
 
 /** Build a query string; array values become repeated parameters, empty values are left out. */
 export function toQueryString(params = {}) {
@@ -297,7 +392,7 @@ async function request(method, path, { query, body, form, signal, auth = true, h
     if (error.name === "AbortError") {
       throw error; // the caller cancelled it; not a failure to report
     }
-    throw new ApiError(`Cannot reach the API at ${BASE_URL}. Check that it is running.`);
+    throw new ApiError(UNREACHABLE_MESSAGE);
   }
 
   if (response.status === 401 && auth) {
@@ -306,12 +401,7 @@ async function request(method, path, { query, body, form, signal, auth = true, h
   }
   const data = response.status === 204 ? null : await readJson(response);
   if (!response.ok) {
-    const detail = data && (data.detail || data.title);
-    const message =
-      typeof detail === "string" && detail
-        ? detail
-        : `The API answered ${response.status} ${response.statusText}`.trim();
-    throw new ApiError(message, {
+    throw new ApiError(failureMessage(response, data), {
       status: response.status,
       problem: data,
       retryAfter: retryAfterSeconds(response),
@@ -319,6 +409,22 @@ async function request(method, path, { query, body, form, signal, auth = true, h
   }
   return data;
 }
+
+/** The sentence for a failed call: the problem's own detail, except where it names fields the API's way. */
+function failureMessage(response, data) {
+  if (response.status === 422 && data && Array.isArray(data.errors) && data.errors.length > 0) {
+    return data.errors.some((error) => error?.type === "json_invalid")
+      ? errorSentence("body", { type: "json_invalid" })
+      : `Some values need changing. ${Object.values(fieldErrorsFrom(data)).join(" ")}`;
+  }
+  const detail = data && (data.detail || data.title);
+  if (typeof detail === "string" && detail) return detail;
+  if (response.status >= 500) {
+    return "The Incident Tracker server ran into a problem. Try again in a moment; if it keeps happening, tell whoever runs it.";
+  }
+  return `The server answered ${response.status} ${response.statusText}`.trim() + ".";
+}
+
 
 // ---------------------------------------------------------------------------
 // Accounts

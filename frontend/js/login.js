@@ -3,7 +3,7 @@
 
 import { EXPIRED_KEY, safeNext, signIn } from "./api.js";
 import { alertBox, session } from "./dom.js";
-import { setBusy as setFormBusy } from "./forms.js";
+import { clearErrorsOnEdit, clearServerErrors, setBusy as setFormBusy, showApiError, validate } from "./forms.js";
 
 const form = document.querySelector("#login-form");
 const email = document.querySelector("#email");
@@ -33,18 +33,19 @@ function failureMessage(error) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   messages.replaceChildren();
-  if (!form.checkValidity()) {
-    form.classList.add("was-validated");
-    form.querySelector(":invalid")?.focus();
-    return;
-  }
-  form.classList.remove("was-validated");
+  clearServerErrors(form);
+  if (!validate(form)) return;
 
   setBusy(true);
   try {
     await signIn(email.value.trim(), password.value);
   } catch (error) {
     setBusy(false);
+    if (error.status === 422 || error.isNetworkError) {
+      // Fields in plain words on the fields; the API out of reach: what to do, and a button to try again.
+      showApiError(form, messages, error, "Could not sign in", { fields: ["username", "password"] });
+      return;
+    }
     messages.replaceChildren(alertBox("danger", failureMessage(error), { heading: "Could not sign in" }));
     if (error.status === 401) {
       password.select();
@@ -54,6 +55,7 @@ form.addEventListener("submit", async (event) => {
   }
   location.replace(next); // replace: Back does not return to the sign-in form
 });
+clearErrorsOnEdit(form);
 
 if (session.take(EXPIRED_KEY)) {
   messages.replaceChildren(alertBox("info", "Your session has expired. Sign in again to continue where you were."));

@@ -4,6 +4,7 @@
 import { getMe, isSignedIn, redirectToLogin, signOut } from "./api.js";
 import { el, icon } from "./dom.js";
 import { ROLE_INFO, can, initials, roleLabel } from "./roles.js";
+import "./shortcuts.js"; // "?" shows the page's keyboard shortcuts on every signed-in page
 
 export function roleBadge(role) {
   const info = ROLE_INFO[role];
@@ -22,10 +23,12 @@ export function renderUserMenu(container, user) {
       class: "btn btn-dark border-0 dropdown-toggle d-flex align-items-center gap-2 user-menu-toggle",
       "data-bs-toggle": "dropdown",
       "aria-expanded": "false",
-      "aria-label": user ? `Account: ${user.display_name}` : "Account",
     },
     el("span", { class: "avatar", "aria-hidden": "true" }, user ? initials(user.display_name) : icon("person-fill")),
-    el("span", { class: "user-menu-name d-none d-sm-inline text-truncate" }, name),
+    // The name is the button's text, so that its accessible name ("Account: Ada Admin") holds what is seen; on a
+    // phone only the initials show and the name is read out all the same (see styles.css).
+    el("span", { class: "visually-hidden" }, "Account: "),
+    el("span", { class: "user-menu-name text-truncate" }, name),
   );
   const header = user
     ? el(

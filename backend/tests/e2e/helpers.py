@@ -64,3 +64,10 @@ def open_edit_form(page: Page) -> None:
     """On detail.html: open the edit form (closed until asked for) as a person does, with its Edit button."""
     page.get_by_role("button", name="Edit", exact=True).click()
     expect(page.locator("#incident-form")).to_be_visible()
+
+
+# What every page says when the API cannot be reached (js/api.js): what to do, never the API's address.
+UNREACHABLE = (
+    "Cannot reach the Incident Tracker server. Check your connection and try again; if it keeps happening, the server "
+    "may be down: tell whoever runs it."
+)

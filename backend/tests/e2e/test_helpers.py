@@ -158,8 +158,9 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
                     state.nextSort({sort_by: "title", sort_order: "asc"}, "updated_at")],
             query2: api.toQueryString({page: 1, search: "", severity: ["SEV1", "SEV2"], status: [], x: null}),
             fieldErrors: api.fieldErrorsFrom({errors: [
-                {loc: ["body", "title"], msg: "Too long"}, {loc: ["body", "title"], msg: "Bad"},
-                {loc: ["query", "limit"], msg: "Too big"}]}),
+                {loc: ["body", "title"], msg: "String should have at most 200 characters", type: "string_too_long"},
+                {loc: ["body", "title"], msg: "Must not be blank", type: "string_blank"},
+                {loc: ["query", "limit"], msg: "Input should be less than or equal to 100", type: "less_than_equal"}]}),
             apiError: (() => { const e = new api.ApiError("Nope", {status: 422, problem: {errors: []}});
                                return [e.status, e.message, e instanceof Error]; })(),
         };
@@ -197,7 +198,10 @@ def test_list_state_round_trip_and_paging_helpers(page: Page) -> None:
         {"sort_by": "updated_at", "sort_order": "desc"},
     ]
     assert result["query2"] == "?page=1&severity=SEV1&severity=SEV2"
-    assert result["fieldErrors"] == {"title": "Too long Bad", "limit": "Too big"}
+    assert result["fieldErrors"] == {  # sentences from loc and type, never Pydantic's msg
+        "title": "Title must be at most 200 characters. Title cannot be blank.",
+        "limit": "Limit must be at most 100.",
+    }
     assert result["apiError"] == [422, "Nope", True]
 
 
