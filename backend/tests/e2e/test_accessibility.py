@@ -99,6 +99,23 @@ def audit_page(page: Page, data: Data) -> None:
     expect(page.locator("#rows tr")).to_have_count(2)
 
 
+def metrics_page(page: Page, data: Data) -> None:
+    incident = data.create_incident(title="Checkout errors", severity="SEV2")
+    answer = data.api_as("responder").patch(
+        f"/api/incidents/{incident['id']}", json={"status": "RESOLVED"}, headers={"If-Match": '"1"'}
+    )
+    assert answer.is_success, answer.text
+    data.create_incident(title="Login slow", severity="SEV1")
+    page.goto("/metrics.html")
+    expect(page.locator("#open-total")).to_have_text("1")
+
+
+def detail_editing(page: Page, data: Data) -> None:
+    detail_with_timeline(page, data)
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.locator("#incident-form")).to_be_visible()
+
+
 PAGES = [
     PageCase("sign-in", sign_in, role=None),
     PageCase("sign-in-failed", sign_in_failed, role=None),
@@ -106,6 +123,8 @@ PAGES = [
     PageCase("list-with-rows", list_with_rows),
     PageCase("create", create_form),
     PageCase("detail-with-timeline", detail_with_timeline),
+    PageCase("detail-editing", detail_editing),
+    PageCase("metrics", metrics_page),
     PageCase("shortcuts-dialog", shortcuts_dialog),
     PageCase("user-menu", user_menu_open),
     PageCase("users", users_page, role="admin"),
@@ -136,7 +155,7 @@ def test_no_serious_axe_findings(
 # ---------------------------------------------------------------------------
 # The keyboard shortcuts' dialog: `?` on every signed-in page.
 
-SIGNED_IN_PAGES = ["/index.html", "/create.html", "detail"]
+SIGNED_IN_PAGES = ["/index.html", "/create.html", "detail", "/metrics.html"]
 
 
 def open_signed_in(page: Page, path: str, create_incident: CreateIncident) -> None:
