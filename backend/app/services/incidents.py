@@ -326,7 +326,9 @@ async def _commander(session: AsyncSession, user_id: int | None) -> User | None:
     """The user to put in command (None to clear): one who exists and is active, else a 422 on `commander_id`."""
     if user_id is None:
         return None
-    user = await session.get(User, user_id)
+    # populate_existing: the user may already be in the session with their name only (as the incident's creator
+    # or last editor, read for the answer), and whether they are active must be read, not lazily loaded.
+    user = await session.get(User, user_id, populate_existing=True)
     if user is None or not user.is_active:
         error = {
             "loc": ("body", "commander_id"),
