@@ -168,15 +168,19 @@ class Rows:
             changes = self.openings[key] = json.dumps(created_changes(title, SERVICES[service], severity, description))
         return changes
 
-    def chunk(self, first_id: int, first_event_id: int, count: int) -> Chunk:
-        """`count` incidents with ids from `first_id`, and their events with ids from `first_event_id`."""
+    def chunk(self, first_id: int, first_event_id: int, count: int, place: tuple[int, int] | None = None) -> Chunk:
+        """`count` incidents with ids from `first_id`, and their events with ids from `first_event_id`.
+
+        `place` (how many come before this chunk, how many in all) spreads the creation times over the 90 days in
+        id order, as the app makes them: a later id is a later incident (the list's "oldest first" is by id)."""
+        before, total = place or (0, count)
         rnd, now, people, severities, titles = self.random, self.now, self.people, self.severities, self.titles
         (mitigated_head, mitigated_tail), (resolved_head, resolved_tail) = self.to_mitigated, self.to_resolved
         incidents: list[tuple] = []
         events: list[tuple] = []
         event_id = first_event_id
-        for incident_id in range(first_id, first_id + count):
-            created = now - (60 + int(rnd() * (90 * 86_400 - 59))) * SECOND
+        for index, incident_id in enumerate(range(first_id, first_id + count), start=before):
+            created = now - (60 + int((total - index - rnd()) / total * (90 * 86_400 - 59))) * SECOND
             age = now - created
             # Older incidents are more likely to be over; the others are open or mitigated alike.
             status = RESOLVED if rnd() < min(0.9, age / (30 * DAY)) else OPEN if rnd() < 0.5 else MITIGATED
@@ -208,7 +212,7 @@ class Rows:
     def chunks(self, first_id: int, first_event_id: int, count: int, size: int) -> Iterator[Chunk]:
         """`count` incidents and their events from these ids on, in chunks of `size` incidents."""
         for start in range(0, count, size):
-            incidents, events = self.chunk(first_id + start, first_event_id, min(size, count - start))
+            incidents, events = self.chunk(first_id + start, first_event_id, min(size, count - start), (start, count))
             first_event_id = events[-1][0] + 1
             yield incidents, events
 

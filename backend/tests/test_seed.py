@@ -275,3 +275,13 @@ def test_make_run_seeds_200_into_an_empty_database_only(url, session, monkeypatc
         get_settings.cache_clear()
     assert capsys.readouterr().out == "Seeded 200 incidents.\nDatabase already has incidents; not seeding.\n"
     assert count(session) == 200
+
+
+def test_a_later_id_is_a_later_incident_across_chunks(url, session):
+    """As in the app, ids follow creation times, so the list's "oldest first" (by id) is oldest first here too."""
+    seed_script.seed(url, 50, rng=random.Random(7), now=NOW, chunk_size=20)
+
+    created = session.scalars(select(Incident.created_at).order_by(Incident.id)).all()
+    assert len(created) == 50
+    assert created == sorted(created)
+    assert NOW - timedelta(days=90) <= created[0].replace(tzinfo=NOW.tzinfo) and created[-1] < NOW
