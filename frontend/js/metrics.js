@@ -295,7 +295,7 @@ function count(value) {
 
 function renderOpen(answer) {
   const rows = answer.open_now.map((row) =>
-    el("tr", {}, el("th", { scope: "row" }, severityBadge(row.severity), ` ${SEVERITY_INFO[row.severity].label}`), count(row.count)),
+    el("tr", {}, el("th", { scope: "row" }, severityBadge(row.severity)), count(row.count)),
   );
   replaceChildren(document.querySelector("#open-table tbody"), ...rows);
   document.querySelector("#open-total").textContent = numberFormat.format(answer.open_now_total);
