@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.conftest import CreateIncident, DeadApi
-from tests.e2e.helpers import UNREACHABLE
+from tests.e2e.helpers import UNREACHABLE, open_edit_form
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +103,7 @@ def test_the_detail_forms_flag_overlong_text(page: Page, create_incident: Create
     page.on("request", lambda request: patches.append(request) if request.method == "PATCH" else None)
     notes = posts_to(page, r"/notes$")
     page.goto(f"/detail.html?id={incident['id']}")
+    open_edit_form(page)
     expect(page.get_by_label("Title")).to_have_value("Checkout errors")
     expect(page.locator("#description-counter")).to_be_hidden()  # 7,990: under 80 % (counted once filled in)
 
