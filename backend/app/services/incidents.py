@@ -165,35 +165,25 @@ async def list_incidents(
     cursor this order did not make. The items are the incidents' fields and people (`_page_item`), as
     `IncidentRead` reads them."""
     order = list_order(params)
+    count = shape = None
     if not params.search:
         # The statement's parts, built once per filters (`_plain_list`) and the page's statement once per shape.
         filters = (params.archived, tuple(params.severity), tuple(params.status), params.commander)
         conditions, total = _plain_list(*filters)
-        return await read_page(
-            session,
-            Incident,
-            PAGE_ROWS,
-            conditions,
-            order,
-            params,
-            cursor=params.cursor,
-            total=total,
-            count_bound=count_bound,
-            shape=(*filters, params.sort_by, params.sort_order),
-        )
-    plan = await search.search_plan(session, params.search)
-    if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
-        if params.cursor:
-            decode_cursor(order, params.cursor, session.get_bind().dialect.name)
-        return PageResult([], 0, True, None)
-    conditions = _filters(params)
-    total = count = None
-    if plan.values is not None and count_bound is not None:
-        count = search.matches_count_query(plan.values, conditions, count_bound)
-    conditions.append(plan.condition)
-    if plan.few and (count_bound is None or count_bound >= search.SPARSE_LIMIT):
-        # At most SPARSE_LIMIT matches, by id: their exact count (within the bound) rides in the page's statement.
-        total = count_statement(Incident, conditions)
+        shape = (*filters, params.sort_by, params.sort_order)
+    else:
+        plan = await search.search_plan(session, params.search)
+        if plan.nothing:  # no incident holds the term: no page to read (a cursor is still checked)
+            if params.cursor:
+                decode_cursor(order, params.cursor, session.get_bind().dialect.name)
+            return PageResult([], 0, True, None)
+        conditions, total = _filters(params), None
+        if plan.values is not None and count_bound is not None:
+            count = search.matches_count_query(plan.values, conditions, count_bound)
+        conditions.append(plan.condition)
+        if plan.few and (count_bound is None or count_bound >= search.SPARSE_LIMIT):
+            # At most SPARSE_LIMIT matches, by id: their exact count (within the bound) rides in the page's statement.
+            total = count_statement(Incident, conditions)
     return await read_page(
         session,
         Incident,
@@ -205,6 +195,7 @@ async def list_incidents(
         total=total,
         count=count,
         count_bound=count_bound,
+        shape=shape,
     )
 
 
